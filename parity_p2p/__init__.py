@@ -1,0 +1,1 @@
+"""Parity P2P: federated learning with no central server."""
