@@ -1,0 +1,1 @@
+"""Local network tooling: the anvil chain process and the demo."""

@@ -1,0 +1,141 @@
+"""The session's training spec: canonical JSON stored by CID, its keccak256 held on-chain.
+
+The contract enforces only the numbers it needs (rounds, participants, timeout, stake, pool); everything a runner
+needs to train lives here, and every runner checks the bytes it fetched against the on-chain `specHash` before use.
+Canonical form: UTF-8 JSON with sorted keys and no whitespace, so the same spec always hashes the same.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from eth_utils.crypto import keccak
+
+from parity_p2p.learning.model_config import ModelConfig, parse_model_config
+from parity_p2p.learning.partition import SplitSpec
+from parity_p2p.learning.strategies.registry import available_strategies
+
+SPEC_VERSION = 1
+MAX_SPEC_BYTES = 64 * 1024
+
+
+class SpecError(ValueError):
+    """A session spec that cannot be used; `field` names the offending entry."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(f"session spec field {field_name!r}: {reason}")
+        self.field = field_name
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    learning_rate: float = 0.05
+    batch_size: int = 16
+    local_epochs: int = 1
+    optimizer: Literal["sgd", "adam"] = "sgd"
+
+
+@dataclass(frozen=True)
+class PrivacySpec:
+    enabled: bool = False
+    noise_multiplier: float = 1.0
+    l2_norm_clip: float = 1.0
+    delta: float = 1e-5
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    name: str
+    model: dict[str, Any]
+    dataset_cid: str
+    description: str = ""
+    label_column: str | None = None
+    eval_fraction: float = 0.2
+    split: SplitSpec = field(default_factory=SplitSpec)
+    training: TrainingSpec = field(default_factory=TrainingSpec)
+    aggregation: str = "fedavg"
+    aggregation_params: dict[str, Any] = field(default_factory=dict)
+    privacy: PrivacySpec = field(default_factory=PrivacySpec)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return parse_model_config(self.model)
+
+    def canonical_json(self) -> bytes:
+        body = {"version": SPEC_VERSION, **asdict(self)}
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    @property
+    def spec_hash(self) -> bytes:
+        """keccak256 of the canonical JSON: the value the contract stores as `specHash`."""
+        return keccak(self.canonical_json())
+
+    @classmethod
+    def from_json(cls, data: bytes) -> SessionSpec:
+        """Parse untrusted spec bytes (e.g. fetched by CID); every problem is a SpecError."""
+        if len(data) > MAX_SPEC_BYTES:
+            raise SpecError("(document)", f"{len(data)} bytes, the limit is {MAX_SPEC_BYTES}")
+        try:
+            raw = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SpecError("(document)", f"not UTF-8 JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise SpecError("(document)", "must be a JSON object")
+        if raw.pop("version", None) != SPEC_VERSION:
+            raise SpecError("version", f"must be {SPEC_VERSION}")
+        unknown = sorted(set(raw) - _FIELDS)
+        if unknown:
+            raise SpecError(unknown[0], "is not a session spec field")
+        try:
+            return cls(
+                name=raw.pop("name"),
+                model=raw.pop("model"),
+                dataset_cid=raw.pop("dataset_cid"),
+                description=raw.pop("description", ""),
+                label_column=raw.pop("label_column", None),
+                eval_fraction=raw.pop("eval_fraction", 0.2),
+                split=SplitSpec(**raw.pop("split", {})),
+                training=TrainingSpec(**raw.pop("training", {})),
+                aggregation=raw.pop("aggregation", "fedavg"),
+                aggregation_params=raw.pop("aggregation_params", {}),
+                privacy=PrivacySpec(**raw.pop("privacy", {})),
+            )
+        except KeyError as exc:
+            raise SpecError(str(exc.args[0]), "is required") from None
+        except TypeError as exc:
+            raise SpecError("(document)", f"unexpected or malformed entry: {exc}") from None
+
+
+_FIELDS = {
+    "name", "model", "dataset_cid", "description", "label_column", "eval_fraction",
+    "split", "training", "aggregation", "aggregation_params", "privacy",
+}  # fmt: skip
+
+
+def _validate(spec: SessionSpec) -> None:
+    if not spec.name.strip():
+        raise SpecError("name", "must not be empty")
+    if not spec.dataset_cid:
+        raise SpecError("dataset_cid", "must not be empty")
+    parse_model_config(spec.model)  # raises ModelConfigError naming the model field
+    if not 0 < spec.eval_fraction < 1:
+        raise SpecError("eval_fraction", f"must be in (0, 1), got {spec.eval_fraction}")
+    t = spec.training
+    if not (math.isfinite(t.learning_rate) and t.learning_rate > 0):
+        raise SpecError("training.learning_rate", f"must be > 0, got {t.learning_rate}")
+    if t.batch_size < 1 or t.local_epochs < 1:
+        raise SpecError("training", f"batch_size and local_epochs must be >= 1, got {t.batch_size}, {t.local_epochs}")
+    if t.optimizer not in ("sgd", "adam"):
+        raise SpecError("training.optimizer", f"must be 'sgd' or 'adam', got {t.optimizer!r}")
+    if spec.aggregation not in available_strategies():
+        raise SpecError("aggregation", f"unknown {spec.aggregation!r}; available: {', '.join(available_strategies())}")
+    p = spec.privacy
+    if p.enabled and not (p.noise_multiplier > 0 and p.l2_norm_clip > 0 and 0 < p.delta < 1):
+        raise SpecError("privacy", "noise_multiplier and l2_norm_clip must be > 0 and delta in (0, 1)")
