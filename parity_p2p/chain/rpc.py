@@ -1,0 +1,84 @@
+"""A small async JSON-RPC client over httpx (runs on trio through anyio).
+
+web3.py's async providers are asyncio-only (aiohttp); the project runs on trio, so the chain layer speaks
+JSON-RPC itself and uses eth_abi / eth_account (web3's own building blocks) for encoding and signing.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import httpx
+
+from parity_p2p.chain.errors import RpcError, RpcUnavailableError
+
+DEFAULT_TIMEOUT = 10.0
+
+
+class JsonRpc:
+    """One HTTP JSON-RPC endpoint. Transport failures raise RpcUnavailableError; JSON-RPC errors RpcError."""
+
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.url = url
+        self._ids = itertools.count(1)
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout))
+
+    async def request(self, method: str, params: list[Any] | None = None) -> Any:
+        payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
+        try:
+            response = await self._http.post(self.url, json=payload)
+        except httpx.TimeoutException:
+            raise RpcUnavailableError(self.url, f"{method} timed out") from None
+        except httpx.TransportError as exc:
+            raise RpcUnavailableError(self.url, f"{type(exc).__name__}: {exc}") from None
+        if response.status_code >= 500:
+            raise RpcUnavailableError(self.url, f"HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise RpcUnavailableError(self.url, f"HTTP {response.status_code}, not JSON") from None
+        if not isinstance(body, dict):
+            raise RpcUnavailableError(self.url, "answer is not a JSON-RPC object")
+        error = body.get("error")
+        if error is not None:
+            raise RpcError(method, int(error.get("code", 0)), str(error.get("message", "")), error.get("data"))
+        return body.get("result")
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> JsonRpc:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # Typed shorthands for the few methods every part needs.
+    async def chain_id(self) -> int:
+        return int(await self.request("eth_chainId"), 16)
+
+    async def block_number(self) -> int:
+        return int(await self.request("eth_blockNumber"), 16)
+
+    async def get_code(self, address: str, block: str = "latest") -> bytes:
+        return hex_to_bytes(await self.request("eth_getCode", [address, block]))
+
+    async def get_block(self, block: int | str) -> dict[str, Any] | None:
+        tag = hex(block) if isinstance(block, int) else block
+        result: dict[str, Any] | None = await self.request("eth_getBlockByNumber", [tag, False])
+        return result
+
+
+def hex_to_bytes(value: str | None) -> bytes:
+    if not value:
+        return b""
+    return bytes.fromhex(value.removeprefix("0x"))
+
+
+def hex_to_int(value: str | int | None) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value
+    return int(value, 16)
