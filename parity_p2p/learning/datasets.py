@@ -26,7 +26,8 @@ Task = Literal["classification", "regression"]
 class TabularDataset:
     """Rows of float32 features with int64 class indices (classification) or float32 targets (regression).
 
-    ``classes`` names each class index and is empty for regression. The arrays are read-only.
+    ``classes`` names each class index and is empty for regression. Treat the arrays as read-only
+    (they stay writable because ``torch.from_numpy`` warns on read-only arrays).
     """
 
     features: npt.NDArray[np.float32]
@@ -49,8 +50,6 @@ class TabularDataset:
                 raise DatasetError(f"class index out of range 0..{len(self.classes) - 1}")
         elif y.dtype != np.float32:
             raise DatasetError(f"regression targets must be float32, got {y.dtype}")
-        f.setflags(write=False)
-        y.setflags(write=False)
 
     @property
     def task(self) -> Task:
@@ -68,9 +67,7 @@ class TabularDataset:
         return int(self.features.shape[0])
 
 
-def parse_csv(
-    data: bytes, *, label_column: str | int | None = None, task: Task = "classification"
-) -> TabularDataset:
+def parse_csv(data: bytes, *, label_column: str | int | None = None, task: Task = "classification") -> TabularDataset:
     """Parse CSV bytes (UTF-8, comma separated, a header line) into a :class:`TabularDataset`.
 
     ``label_column`` is a header name or a 0-based column index (negative counts from the end); by default
@@ -101,10 +98,7 @@ def parse_csv(
     feature_names = tuple(names[i] for i in feature_index)
     if task == "regression":
         targets = np.array(
-            [
-                _number(label, names[label_index], line)
-                for (line, _), label in zip(rows[1:], raw_labels, strict=True)
-            ],
+            [_number(label, names[label_index], line) for (line, _), label in zip(rows[1:], raw_labels, strict=True)],
             dtype=np.float32,
         )
         return TabularDataset(features, targets, (), feature_names)
@@ -142,9 +136,7 @@ def _rows(text: str) -> list[tuple[int, list[str]]]:
 
 def _check_header(names: list[str], line: int) -> None:
     if len(names) < 2:
-        raise CsvError(
-            line, f"the header names {len(names)} column(s); at least one feature and a label are needed"
-        )
+        raise CsvError(line, f"the header names {len(names)} column(s); at least one feature and a label are needed")
     seen: set[str] = set()
     for i, name in enumerate(names):
         if not name:
@@ -222,9 +214,7 @@ def train_eval_split(
     if ds.task == "regression":
         chosen = rng.permutation(len(ds))[:total]
     else:
-        chosen = _stratified_pick(
-            np.asarray(ds.labels, dtype=np.int64), ds.num_classes, eval_fraction, total, rng
-        )
+        chosen = _stratified_pick(np.asarray(ds.labels, dtype=np.int64), ds.num_classes, eval_fraction, total, rng)
     mask = np.zeros(len(ds), dtype=bool)
     mask[chosen] = True
     return subset(ds, np.flatnonzero(~mask)), subset(ds, np.flatnonzero(mask))
@@ -239,9 +229,7 @@ def _stratified_pick(
     return np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
 
 
-def largest_remainder(
-    shares: Sequence[float] | npt.NDArray[np.floating[Any]], total: int
-) -> npt.NDArray[np.int64]:
+def largest_remainder(shares: Sequence[float] | npt.NDArray[np.floating[Any]], total: int) -> npt.NDArray[np.int64]:
     """Integers as close as possible to ``shares`` that sum to ``total`` (ties go to the lower index)."""
     shares_arr = np.asarray(shares, dtype=np.float64)
     base = np.floor(shares_arr).astype(np.int64)

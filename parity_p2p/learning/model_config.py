@@ -91,8 +91,8 @@ class ModelConfig:
         """``classification`` or ``regression``.
 
         An explicit ``"task"`` wins; ``linear_regression`` is regression; a ``neural_network`` whose last
-        layer is ``linear`` is regression and one ending in ``softmax`` is classification; ``custom``
-        defaults to classification.
+        layer is ``linear`` is regression and one ending in ``softmax`` is classification (other output
+        activations need an explicit ``"task": "regression"``); ``custom`` defaults to classification.
         """
         if self.declared_task is not None:
             return self.declared_task
@@ -142,9 +142,7 @@ def _layer_to_dict(layer: Layer) -> dict[str, Any]:
 def parse_model_config(obj: Mapping[str, Any] | str | bytes) -> ModelConfig:
     """Parse and validate a model config from a JSON object, JSON text or UTF-8 JSON bytes."""
     data = _load_json(obj)
-    _reject_unknown_keys(
-        data, "", {"architecture", "input_size", "output_size", "hidden_size", "task", "name"}
-    )
+    _reject_unknown_keys(data, "", {"architecture", "input_size", "output_size", "hidden_size", "task", "name"})
     input_size = _positive_int(data, "input_size", "input_size", required=True)
     assert input_size is not None
     hidden_size = _positive_int(data, "hidden_size", "hidden_size", required=False)
@@ -166,9 +164,7 @@ def parse_model_config(obj: Mapping[str, Any] | str | bytes) -> ModelConfig:
         output_size = _positive_int(data, "output_size", "output_size", required=True)
         assert output_size is not None
         layers = _layers(architecture, hidden_size, output_size, declared_task)
-        return ModelConfig(
-            "neural_network", input_size, output_size, layers, hidden_size, None, declared_task
-        )
+        return ModelConfig("neural_network", input_size, output_size, layers, hidden_size, None, declared_task)
 
     if model_type == "linear_regression":
         _reject_unknown_keys(architecture, "architecture", {"type"})
@@ -180,9 +176,7 @@ def parse_model_config(obj: Mapping[str, Any] | str | bytes) -> ModelConfig:
     _reject_unknown_keys(architecture, "architecture", {"type", "factory", "entry_point", "kwargs"})
     output_size = _positive_int(data, "output_size", "output_size", required=True)
     assert output_size is not None
-    return ModelConfig(
-        "custom", input_size, output_size, (), hidden_size, _custom_ref(architecture), declared_task
-    )
+    return ModelConfig("custom", input_size, output_size, (), hidden_size, _custom_ref(architecture), declared_task)
 
 
 def _load_json(obj: Mapping[str, Any] | str | bytes) -> Mapping[str, Any]:
@@ -256,8 +250,7 @@ def _activation(layer: Mapping[str, Any], path: str) -> str:
     if activation not in (*HIDDEN_ACTIVATIONS, "softmax"):
         raise ModelConfigError(
             path,
-            f"unknown activation {activation!r}; expected one of "
-            f"{', '.join((*HIDDEN_ACTIVATIONS, 'softmax'))}",
+            f"unknown activation {activation!r}; expected one of {', '.join((*HIDDEN_ACTIVATIONS, 'softmax'))}",
         )
     return str(activation)
 
@@ -269,9 +262,7 @@ def _layers(
     if raw is None:
         # No layer list: the classic one-hidden-layer perceptron of hidden_size units.
         if hidden_size is None:
-            raise ModelConfigError(
-                "architecture.layers", "missing (and no hidden_size to build a default from)"
-            )
+            raise ModelConfigError("architecture.layers", "missing (and no hidden_size to build a default from)")
         last = "linear" if declared_task == "regression" else "softmax"
         return (DenseLayer(hidden_size, "relu"), DenseLayer(output_size, last))
     if not isinstance(raw, list | tuple):
@@ -297,9 +288,7 @@ def _layers(
     _check_output_layer(layers, output_size, declared_task)
     for i, layer in enumerate(layers[:-1]):
         if isinstance(layer, DenseLayer) and layer.activation == "softmax":
-            raise ModelConfigError(
-                f"architecture.layers[{i}].activation", "softmax is only allowed on the last layer"
-            )
+            raise ModelConfigError(f"architecture.layers[{i}].activation", "softmax is only allowed on the last layer")
     return tuple(layers)
 
 
@@ -320,9 +309,7 @@ def _check_output_layer(layers: list[Layer], output_size: int, declared_task: Ta
     index = len(layers) - 1
     last = layers[index]
     if not isinstance(last, DenseLayer):
-        raise ModelConfigError(
-            f"architecture.layers[{index}]", "the last layer must be dense (the output layer)"
-        )
+        raise ModelConfigError(f"architecture.layers[{index}]", "the last layer must be dense (the output layer)")
     if last.units != output_size:
         raise ModelConfigError(
             f"architecture.layers[{index}].units",
@@ -334,33 +321,29 @@ def _check_output_layer(layers: list[Layer], output_size: int, declared_task: Ta
             f"architecture.layers[{index}].activation",
             f"a classifier's output layer must be softmax or linear, got {last.activation!r}",
         )
-    if declared_task == "regression" and last.activation == "softmax":
+    if declared_task is None and last.activation not in CLASSIFIER_OUTPUT_ACTIVATIONS:
         raise ModelConfigError(
-            f"architecture.layers[{index}].activation", "softmax output with task 'regression'"
+            f"architecture.layers[{index}].activation",
+            f'a {last.activation!r} output layer needs "task": "regression" '
+            "(a classifier's output layer is softmax or linear)",
         )
+    if declared_task == "regression" and last.activation == "softmax":
+        raise ModelConfigError(f"architecture.layers[{index}].activation", "softmax output with task 'regression'")
 
 
 def _custom_ref(architecture: Mapping[str, Any]) -> CustomModelRef:
     factory = architecture.get("factory")
     entry_point = architecture.get("entry_point")
     if (factory is None) == (entry_point is None):
-        raise ModelConfigError(
-            "architecture", "a custom model needs exactly one of 'factory' and 'entry_point'"
-        )
+        raise ModelConfigError("architecture", "a custom model needs exactly one of 'factory' and 'entry_point'")
     if factory is not None and (not isinstance(factory, str) or not _IMPORT_PATH.match(factory)):
-        raise ModelConfigError(
-            "architecture.factory", f"must look like 'package.module:function', got {factory!r}"
-        )
-    if entry_point is not None and (
-        not isinstance(entry_point, str) or not _ENTRY_POINT_NAME.match(entry_point)
-    ):
+        raise ModelConfigError("architecture.factory", f"must look like 'package.module:function', got {factory!r}")
+    if entry_point is not None and (not isinstance(entry_point, str) or not _ENTRY_POINT_NAME.match(entry_point)):
         raise ModelConfigError("architecture.entry_point", f"not a valid entry point name: {entry_point!r}")
     kwargs = architecture.get("kwargs", {})
     if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
         raise ModelConfigError("architecture.kwargs", f"must be an object, got {_kind(kwargs)}")
     for reserved in ("input_size", "output_size"):
         if reserved in kwargs:
-            raise ModelConfigError(
-                f"architecture.kwargs.{reserved}", "set it at the top level, not in kwargs"
-            )
+            raise ModelConfigError(f"architecture.kwargs.{reserved}", "set it at the top level, not in kwargs")
     return CustomModelRef(factory, entry_point, MappingProxyType(dict(kwargs)))
