@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from eth_abi.abi import decode, encode
@@ -25,6 +27,8 @@ TOKEN = "MockUSDFC"
 REGISTRY = "RunnerRegistry"
 SESSION_MANAGER = "SessionManager"
 CONTRACT_NAMES = (TOKEN, REGISTRY, SESSION_MANAGER)
+# Development override: read ABIs from this directory instead of the installed package data.
+ABI_DIR_ENV = "PARITY_CHAIN_ABI_DIR"
 
 AbiEntry = Mapping[str, Any]
 
@@ -162,8 +166,14 @@ def error_selector(error: ErrorAbi) -> bytes:
 
 @functools.cache
 def load_contract(name: str) -> ContractAbi:
-    """The exported ABI + bytecode of `name` (one of CONTRACT_NAMES), read from package data."""
-    resource = resources.files("parity_p2p.chain").joinpath("abi", f"{name}.json")
+    """The exported ABI + bytecode of `name` (one of CONTRACT_NAMES), read from package data
+    (or from the directory in $PARITY_CHAIN_ABI_DIR)."""
+    override = os.environ.get(ABI_DIR_ENV)
+    resource = (
+        Path(override) / f"{name}.json"
+        if override
+        else resources.files("parity_p2p.chain").joinpath("abi", f"{name}.json")
+    )
     try:
         text = resource.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -100,6 +100,9 @@ class RegistryClient(ContractClient):
     async def runner_of(self, account: str) -> Runner:
         return Runner(*await self.call_one("runnerOf", account))
 
+    async def is_registered(self, account: str) -> bool:
+        return bool(await self.call_one("isRegistered", account))
+
     async def stake_of(self, account: str) -> int:
         return int(await self.call_one("stakeOf", account))
 
