@@ -122,7 +122,7 @@ def test_blank_lines_keep_line_numbers_right() -> None:
 def test_bad_label_column_and_task() -> None:
     with pytest.raises(CsvError, match="'z' is not in the header"):
         parse_csv(b"a,y\n1,x\n", label_column="z")
-    with pytest.raises(CsvError, match="outside 0..1"):
+    with pytest.raises(CsvError, match=r"outside 0\.\.1"):
         parse_csv(b"a,y\n1,x\n", label_column=2)
     with pytest.raises(CsvError, match="'x' is not a number"):
         parse_csv(b"a,y\n1,x\n", task="regression")
@@ -173,7 +173,7 @@ def test_split_is_stratified_exact_disjoint_and_complete(iris: TabularDataset) -
 def test_split_total_is_exact_with_uneven_classes() -> None:
     labels = np.array([0] * 7 + [1] * 5 + [2] * 2, dtype=np.int64)
     data = TabularDataset(np.zeros((14, 1), np.float32), labels, ("a", "b", "c"), ("f",))
-    train, held_out = train_eval_split(data, 0.3, 1)
+    _, held_out = train_eval_split(data, 0.3, 1)
     assert len(held_out) == round(0.3 * 14)
     counts = np.bincount(held_out.labels, minlength=3)
     assert np.all(np.abs(counts - np.array([7, 5, 2]) * 0.3) < 1)
