@@ -453,8 +453,10 @@ contract SessionManager is ISessionManager, EIP712, ReentrancyGuard {
         if (a.updatesRoot == b.updatesRoot && keccak256(bytes(a.modelCid)) == keccak256(bytes(b.modelCid))) {
             revert IdenticalProposals();
         }
-        signer = _recover(_hashRound(_PROPOSAL_TYPEHASH, sessionId, round, a.modelCid, a.updatesRoot), sigA, 0);
-        address signerB = _recover(_hashRound(_PROPOSAL_TYPEHASH, sessionId, round, b.modelCid, b.updatesRoot), sigB, 1);
+        bytes32 digestA = _hashRound(_PROPOSAL_TYPEHASH, sessionId, round, a.modelCid, a.updatesRoot);
+        bytes32 digestB = _hashRound(_PROPOSAL_TYPEHASH, sessionId, round, b.modelCid, b.updatesRoot);
+        signer = _recover(digestA, sigA, 0);
+        address signerB = _recover(digestB, sigB, 1);
         if (signer != signerB) {
             revert ProposalSignersDiffer(signer, signerB);
         }

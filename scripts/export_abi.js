@@ -13,7 +13,8 @@ const CONTRACTS = ["MockUSDFC", "RunnerRegistry", "SessionManager"];
 function render(name) {
   const artifactPath = path.join(ROOT, "artifacts", "contracts", `${name}.sol`, `${name}.json`);
   if (!fs.existsSync(artifactPath)) {
-    throw new Error(`no artifact for ${name} at ${path.relative(ROOT, artifactPath)}: run \`npx hardhat compile\` first`);
+    const where = path.relative(ROOT, artifactPath);
+    throw new Error(`no artifact for ${name} at ${where}: run \`npx hardhat compile\` first`);
   }
   const artifact = JSON.parse(fs.readFileSync(artifactPath, "utf8"));
   const exported = { contractName: artifact.contractName, abi: artifact.abi, bytecode: artifact.bytecode };

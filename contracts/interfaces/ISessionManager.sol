@@ -9,4 +9,9 @@ import {ISessionManagerViews} from "./session/ISessionManagerViews.sol";
 /// @title SessionManager: federated-learning sessions, rounds, rewards and equivocation slashing
 /// @notice Creators escrow a reward pool; staked runners join; each round the elected leader (with timed failover)
 /// posts the model CID and contributions with a quorum of participant attestations; rewards are pulled with claim().
-interface ISessionManager is ISessionManagerErrors, ISessionManagerEvents, ISessionManagerActions, ISessionManagerViews {}
+interface ISessionManager is
+    ISessionManagerErrors,
+    ISessionManagerEvents,
+    ISessionManagerActions,
+    ISessionManagerViews
+{}

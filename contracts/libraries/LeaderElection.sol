@@ -12,7 +12,8 @@ library LeaderElection {
     /// @param n The participant count (nonzero).
     function leaderIndex(bytes32 seed, uint32 round, uint256 step, uint256 n) internal pure returns (uint256) {
         uint256 base = uint256(keccak256(abi.encode(seed, uint256(round)))) % n;
-        return (base + step) % n;
+        // Reducing step first keeps any caller-supplied step (a view argument) from overflowing; same result mod n.
+        return (base + (step % n)) % n;
     }
 
     /// @notice The failover step in force at `nowTs` for a round that opened at `startedAt`.

@@ -82,7 +82,8 @@ describe("Money invariants under a random sequence of operations", function () {
         const free = [];
         for (const r of runners) if (!(await registry.isRegistered(r))) free.push(r);
         if (free.length === 0) return false;
-        await registry.connect(rng.pick(free)).register(`12D3KooW${rng.int(0, 1e6)}`, MIN_STAKE * BigInt(rng.int(1, 3)));
+        const amount = MIN_STAKE * BigInt(rng.int(1, 3));
+        await registry.connect(rng.pick(free)).register(`12D3KooW${rng.int(0, 1e6)}`, amount);
         return true;
       },
       addStake: async () => {
@@ -142,7 +143,8 @@ describe("Money invariants under a random sequence of operations", function () {
         return true;
       },
       start: async () => {
-        const ready = (await sessionsWith([Status.Open])).filter(({ v }) => v.participantCount >= v.params.minParticipants);
+        const open = await sessionsWith([Status.Open]);
+        const ready = open.filter(({ v }) => v.participantCount >= v.params.minParticipants);
         if (ready.length === 0) return false;
         const { id, v } = rng.pick(ready);
         await manager.connect(byAddr(v.creator)).startSession(id);

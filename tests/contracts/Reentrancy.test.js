@@ -47,7 +47,10 @@ describe("Reentrancy through a malicious token", function () {
   it("withdraw cannot be re-entered", async function () {
     const { attacker, call, registry, token } = await loadFixture(fixture);
     await attacker.arm(registry, registry.interface.encodeFunctionData("withdraw"));
-    await expect(call(registry, "withdraw", [])).to.be.revertedWithCustomError(registry, "ReentrancyGuardReentrantCall");
+    await expect(call(registry, "withdraw", [])).to.be.revertedWithCustomError(
+      registry,
+      "ReentrancyGuardReentrantCall",
+    );
     expect((await registry.runnerOf(attacker)).pendingUnstake).to.equal(MIN_STAKE);
     expect(await token.balanceOf(registry)).to.equal(MIN_STAKE + 2n * 500n * E18);
 

@@ -213,7 +213,7 @@ describe("RunnerRegistry", function () {
         .to.emit(registry, "RunnerSlashed")
         .withArgs(alice.address, MIN_STAKE);
       await expect(tx).to.changeTokenBalances(token, [registry, manager], [-MIN_STAKE, MIN_STAKE]);
-      // stake 100 -> request 80 pending: stake 20, pending 80; 50% of 100 = 50: 20 from stake, 30 from pending (50 left)
+      // stake 100 -> request 80: stake 20, pending 80; 50% of 100 = 50: 20 from stake, 30 from pending (50 left)
       await registry.connect(alice).requestUnstake((MIN_STAKE * 4n) / 5n);
       await registry.connect(manager).slash(alice.address, 5000);
       const r = await registry.runnerOf(alice);

@@ -81,7 +81,8 @@ describe("SessionManager: rounds, failover, completion, abandonment, claims", fu
       const { manager, parts } = ctx;
       expect(await manager.quorum(1)).to.equal(3n);
       const p = await prepare(ctx, { contributors: parts.slice(1, 3), attesters: parts.slice(0, 3) });
-      await expect(manager.connect(p.leader).submitRound(1, p.result, p.attestations)).to.emit(manager, "RoundFinalized");
+      const tx = manager.connect(p.leader).submitRound(1, p.result, p.attestations);
+      await expect(tx).to.emit(manager, "RoundFinalized");
       expect(await manager.pointsOf(1, parts[0])).to.equal(0n);
       expect(await manager.pointsOf(1, parts[1])).to.equal(10n);
     });
@@ -153,7 +154,9 @@ describe("SessionManager: rounds, failover, completion, abandonment, claims", fu
         .to.be.revertedWithCustomError(manager, "UnsortedAttestations")
         .withArgs(1n);
       const withOutsider = await attest(manager, [...parts, outsider], 1n, 1, p.modelCid, p.root);
-      await expect(send(withOutsider)).to.be.revertedWithCustomError(manager, "NotParticipant").withArgs(1n, outsider.address);
+      await expect(send(withOutsider))
+        .to.be.revertedWithCustomError(manager, "NotParticipant")
+        .withArgs(1n, outsider.address);
     });
 
     it("attestations over another root or model do not count", async function () {

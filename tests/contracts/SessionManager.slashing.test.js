@@ -1,7 +1,9 @@
 const { expect } = require("chai");
 const { ethers } = require("hardhat");
 const { loadFixture } = require("@nomicfoundation/hardhat-network-helpers");
-const { E18, Status, PROPOSAL_TYPES, deploySystem, sessionParams, signRound, submitCurrentRound } = require("./helpers");
+const helpers = require("./helpers");
+
+const { E18, Status, PROPOSAL_TYPES, deploySystem, sessionParams, signRound, submitCurrentRound } = helpers;
 
 const STAKE = 500n * E18;
 const POOL = 1000n * E18;

@@ -72,7 +72,8 @@ function merkleRoot(contributions) {
   while (level.length > 1) {
     const next = [];
     for (let i = 0; i < level.length; i += 2) {
-      next.push(i + 1 < level.length ? ethers.solidityPackedKeccak256(["bytes32", "bytes32"], [level[i], level[i + 1]]) : level[i]);
+      const pair = () => ethers.solidityPackedKeccak256(["bytes32", "bytes32"], [level[i], level[i + 1]]);
+      next.push(i + 1 < level.length ? pair() : level[i]);
     }
     level = next;
   }
@@ -110,7 +111,8 @@ async function signRound(manager, types, signer, sessionId, round, modelCid, upd
 /// Attestation signatures from `signers`, ordered by ascending signer address.
 async function attest(manager, signers, sessionId, round, modelCid, updatesRoot) {
   const sorted = [...signers].sort(byAddress);
-  return Promise.all(sorted.map((s) => signRound(manager, ATTESTATION_TYPES, s, sessionId, round, modelCid, updatesRoot)));
+  const sign = (s) => signRound(manager, ATTESTATION_TYPES, s, sessionId, round, modelCid, updatesRoot);
+  return Promise.all(sorted.map(sign));
 }
 
 /// Fixes the next block's timestamp and returns the leader (signer) and step the contract will see then.
