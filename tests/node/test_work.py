@@ -1,0 +1,97 @@
+"""Round work is reproducible from public inputs, and refuses updates that are not the expected ones."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from parity_p2p.learning.errors import UpdateRejected
+from parity_p2p.learning.partition import SplitSpec
+from parity_p2p.node.work import SessionWork, UpdateMismatch, aggregate, make_update, read_update
+from parity_p2p.session_spec import SessionSpec, TrainingSpec
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+RUNNERS = ["0x" + c * 40 for c in "3a1c"]
+SEED = bytes(range(32))
+
+
+def _work(seed: bytes = SEED) -> SessionWork:
+    spec = SessionSpec(
+        name="iris",
+        model=json.loads((EXAMPLES / "iris_model.json").read_text()),
+        dataset_cid="bafk-test",
+        split=SplitSpec(strategy="non_iid", alpha=0.5),
+        training=TrainingSpec(learning_rate=0.1, batch_size=8, local_epochs=1),
+    )
+    return SessionWork.prepare(7, spec, (EXAMPLES / "iris.csv").read_bytes(), seed, RUNNERS)
+
+
+def test_every_node_derives_the_same_shards_and_initial_model() -> None:
+    a, b = _work(), _work()
+    assert a.shard_sizes == b.shard_sizes
+    assert sum(a.shard_sizes.values()) == len(a.train)
+    assert all(torch.equal(a.initial_state()[k], b.initial_state()[k]) for k in a.initial_state())
+    other = _work(bytes(32))
+    assert other.shard_sizes != a.shard_sizes  # another on-chain seed, another split
+
+
+def test_update_round_trip_and_aggregate_independent_of_arrival_order() -> None:
+    work = _work()
+    state = work.initial_state()
+    updates = []
+    for runner in RUNNERS:
+        made = make_update(work, runner, 1, state, "genesis")
+        update, meta = read_update(
+            work, made.data, round_number=1, sender=runner, global_state=state, base_model_cid="genesis"
+        )
+        assert meta.data_size == work.shard_sizes[runner] == update.num_examples
+        updates.append(update)
+    first = aggregate(work, 1, state, updates).state
+    random.Random(1).shuffle(updates)
+    second = aggregate(work, 1, state, updates).state
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert any(not torch.equal(first[k], state[k]) for k in first)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"round_number": 2}, "session, round, runner, base"),
+        ({"sender": RUNNERS[1]}, "session, round, runner, base"),
+        ({"base_model_cid": "bafk-other"}, "session, round, runner, base"),
+    ],
+)
+def test_update_for_another_round_runner_or_base_is_refused(kwargs: dict[str, object], expected: str) -> None:
+    work = _work()
+    state = work.initial_state()
+    made = make_update(work, RUNNERS[0], 1, state, "genesis")
+    args: dict[str, object] = {
+        "round_number": 1, "sender": RUNNERS[0], "global_state": state, "base_model_cid": "genesis", **kwargs
+    }
+    with pytest.raises(UpdateMismatch, match=expected):
+        read_update(work, made.data, **args)  # type: ignore[arg-type]
+
+
+def test_garbage_and_truncated_updates_are_typed_rejections() -> None:
+    work = _work()
+    state = work.initial_state()
+    made = make_update(work, RUNNERS[0], 1, state, "genesis")
+    for data in (b"", b"\x00" * 64, made.data[: len(made.data) // 2], made.data + b"x" * 100_000):
+        with pytest.raises(UpdateRejected):
+            read_update(work, data, round_number=1, sender=RUNNERS[0], global_state=state, base_model_cid="genesis")
+
+
+def test_update_claiming_more_data_than_its_shard_is_refused() -> None:
+    from parity_p2p.learning.codec import UpdateMeta, encode_update
+
+    work = _work()
+    state = work.initial_state()
+    runner = RUNNERS[0]
+    meta = UpdateMeta(7, 1, runner, "genesis", data_size=work.shard_sizes[runner] * 10, steps=1, loss=0.5)
+    data = encode_update({k: torch.zeros_like(v) for k, v in state.items()}, meta)
+    with pytest.raises(UpdateMismatch, match=r"claims \d+ samples, the sender's shard has"):
+        read_update(work, data, round_number=1, sender=runner, global_state=state, base_model_cid="genesis")
