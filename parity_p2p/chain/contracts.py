@@ -14,6 +14,7 @@ from parity_p2p.chain.rpc import JsonRpc, hex_to_bytes
 from parity_p2p.chain.sender import TransactionSender, TxReceipt, revert_from_rpc_error
 from parity_p2p.chain.types import (
     Contribution,
+    Eip712Domain,
     EligibleLeader,
     Proposal,
     Reputation,
@@ -149,6 +150,12 @@ class RegistryClient(ContractClient):
     async def withdraw(self) -> TxReceipt:
         return await self.transact("withdraw")
 
+    async def transfer_ownership(self, new_owner: str) -> TxReceipt:
+        return await self.transact("transferOwnership", new_owner)
+
+    async def renounce_ownership(self) -> TxReceipt:
+        return await self.transact("renounceOwnership")
+
     async def slash(self, runner: str, bps: int) -> TxReceipt:
         """Only the session manager may slash; exposed for completeness (it reverts NotSessionManager here)."""
         return await self.transact("slash", runner, bps)
@@ -178,6 +185,11 @@ class SessionManagerClient(ContractClient):
 
     async def registry(self) -> str:
         return str(await self.call_one("registry"))
+
+    async def eip712_domain(self) -> Eip712Domain:
+        """The manager's EIP-712 domain (ERC-5267): compare with the SigningDomain you sign with."""
+        _fields, name, version, chain_id, verifying_contract, _salt, _extensions = await self.call("eip712Domain")
+        return Eip712Domain(name, version, chain_id, verifying_contract)
 
     # --- views ---------------------------------------------------------------------------------------------
     async def get_session(self, session_id: int) -> SessionView:

@@ -61,6 +61,12 @@ class Approval(ChainEvent):
 
 # --- RunnerRegistry -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class OwnershipTransferred(ChainEvent):
+    previous_owner: str
+    new_owner: str
+
+
+@dataclass(frozen=True)
 class SessionManagerSet(ChainEvent):
     manager: str
 
@@ -105,6 +111,11 @@ class RunnerSlashed(ChainEvent):
 
 
 # --- SessionManager -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EIP712DomainChanged(ChainEvent):
+    pass
+
+
 @dataclass(frozen=True)
 class SessionCreated(ChainEvent):
     session_id: int
@@ -182,9 +193,27 @@ class RewardsClaimed(ChainEvent):
 EVENT_TYPES: dict[str, type[ChainEvent]] = {
     cls.__name__: cls
     for cls in (
-        Transfer, Approval, SessionManagerSet, RunnerRegistered, PeerIdChanged, StakeAdded, UnstakeRequested,
-        StakeWithdrawn, RunnerSlashed, SessionCreated, SessionJoined, SessionStarted, SessionCancelled,
-        RoundFinalized, SessionCompleted, SessionAbandoned, RewardCredited, EquivocationSlashed, RewardsClaimed,
+        Transfer,
+        Approval,
+        OwnershipTransferred,
+        SessionManagerSet,
+        RunnerRegistered,
+        PeerIdChanged,
+        StakeAdded,
+        UnstakeRequested,
+        StakeWithdrawn,
+        RunnerSlashed,
+        EIP712DomainChanged,
+        SessionCreated,
+        SessionJoined,
+        SessionStarted,
+        SessionCancelled,
+        RoundFinalized,
+        SessionCompleted,
+        SessionAbandoned,
+        RewardCredited,
+        EquivocationSlashed,
+        RewardsClaimed,
     )
 }
 
@@ -220,7 +249,7 @@ class EventDecoder:
             raise ChainError(f"event {event.name} in the ABI has fields {actual}, the client expects {expected}")
 
     def decode(self, log: Mapping[str, Any]) -> ChainEvent | None:
-        """The typed event, or None for an event this client does not know (e.g. OwnershipTransferred)."""
+        """The typed event, or None for a log this decoder does not know (another contract, unknown event)."""
         topics = [hex_to_bytes(t) for t in log.get("topics", [])]
         if not topics:
             return None

@@ -145,3 +145,11 @@ class SessionView:
 class EligibleLeader:
     leader: str
     step: int
+
+
+@dataclass(frozen=True)
+class Eip712Domain:
+    name: str
+    version: str
+    chain_id: int
+    verifying_contract: str

@@ -1,0 +1,86 @@
+"""Transaction sending: a lost broadcast is never sent twice, nonces survive another sender on the same key,
+receipt timeouts leave the transaction findable."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from fixtures.anvil import rpc
+from fixtures.devchain import DevChain
+from fixtures.lossy_proxy import LossyProxy, once
+
+from parity_p2p.chain import ChainClient, NoSignerError, ReceiptTimeoutError, TxPolicy
+
+AMOUNT = 5 * 10**18
+RETRY_POLICY = TxPolicy(receipt_timeout=20.0, poll_interval=0.01, retry_backoff=0.05)
+
+
+def nonce_of(dev_chain: DevChain, address: str) -> int:
+    return int(rpc(dev_chain.url, "eth_getTransactionCount", [address, "latest"]), 16)
+
+
+@pytest.mark.parametrize("loss", ["answer", "request"])
+async def test_lost_broadcast_is_sent_exactly_once(dev_chain: DevChain, loss: str) -> None:
+    account = dev_chain.accounts[6]
+    proxy = LossyProxy(dev_chain.url)
+    if loss == "answer":
+        proxy.lose_answer = once("eth_sendRawTransaction")
+    else:
+        proxy.lose_request = once("eth_sendRawTransaction")
+    async with trio.open_nursery() as nursery:
+        url = await nursery.start(proxy.serve)
+        client = await ChainClient.connect(dev_chain.deployment, rpc_url=url, account=account, policy=RETRY_POLICY)
+        async with client:
+            before_nonce = nonce_of(dev_chain, account.address)
+            before = await client.token.balance_of(account.address)
+            receipt = await client.token.faucet(AMOUNT)
+            assert await client.token.balance_of(account.address) == before + AMOUNT
+            assert nonce_of(dev_chain, account.address) == before_nonce + 1
+            # After a lost answer the sender asked by hash and did not resend; after a lost request it resent.
+            sends = proxy.seen.count("eth_sendRawTransaction")
+            assert sends == (1 if loss == "answer" else 2)
+            assert "eth_getTransactionByHash" in proxy.seen
+            # The next transaction uses the next nonce.
+            second = await client.token.faucet(AMOUNT)
+            assert second.block_number > receipt.block_number
+            assert nonce_of(dev_chain, account.address) == before_nonce + 2
+        nursery.cancel_scope.cancel()
+
+
+async def test_another_sender_on_the_same_key(dev_chain: DevChain) -> None:
+    account = dev_chain.accounts[7]
+    a = await dev_chain.client(account)
+    b = await dev_chain.client(account)
+    async with a, b:
+        start = nonce_of(dev_chain, account.address)
+        await a.token.faucet(1)  # a caches nonce start+1
+        await b.token.faucet(1)  # b reads start+1 from the node and uses it
+        await a.token.faucet(1)  # a's cached nonce is now too low: it re-signs with a fresh one
+        assert nonce_of(dev_chain, account.address) == start + 3
+        assert await a.token.balance_of(account.address) == 3
+
+
+async def test_receipt_timeout_then_found(dev_chain: DevChain) -> None:
+    account = dev_chain.accounts[8]
+    policy = TxPolicy(receipt_timeout=0.3, poll_interval=0.02)
+    async with await ChainClient.connect(
+        dev_chain.deployment, rpc_url=dev_chain.url, account=account, policy=policy
+    ) as client:
+        rpc(dev_chain.url, "evm_setAutomine", [False])
+        try:
+            with pytest.raises(ReceiptTimeoutError) as caught:
+                await client.token.faucet(AMOUNT)
+            rpc(dev_chain.url, "evm_mine")
+        finally:
+            rpc(dev_chain.url, "evm_setAutomine", [True])
+        assert client.sender is not None
+        receipt = await client.sender.wait_for_receipt(caught.value.tx_hash, timeout=5.0)
+        assert int(receipt["status"], 16) == 1
+        assert await client.token.balance_of(account.address) == AMOUNT
+
+
+async def test_read_only_client_cannot_send(dev_chain: DevChain) -> None:
+    async with await dev_chain.client() as client:
+        with pytest.raises(NoSignerError):
+            await client.token.faucet(1)
+
