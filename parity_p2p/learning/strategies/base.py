@@ -1,0 +1,113 @@
+"""The strategy abstraction: configure a round's local training, aggregate its updates."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+
+from parity_p2p.learning.errors import LearningError
+from parity_p2p.learning.strategies.aggregate import EmptyAggregation, State
+from parity_p2p.learning.trainer import TrainConfig
+
+
+class StrategyError(LearningError):
+    """A strategy cannot aggregate these updates or was configured wrongly."""
+
+    def __init__(self, strategy: str, reason: str) -> None:
+        super().__init__(strategy, reason)
+        self.strategy = strategy
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"strategy {self.strategy!r}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ClientUpdate:
+    """One runner's contribution to a round, already decompressed.
+
+    `delta` is local weights minus the round's global weights. `norm_factor` is FedNova's ||a_i||_1: the local
+    step count for plain SGD, smaller when a proximal term or momentum shrinks later steps.
+    """
+
+    delta: State
+    num_examples: int
+    local_steps: int
+    norm_factor: float
+    runner: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AggregateResult:
+    """The next global state and what went into it."""
+
+    state: State
+    num_updates: int
+    total_examples: int
+    # Indices (in arrival order) of the updates that shaped the model; robust strategies drop some.
+    included: tuple[int, ...]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def apply_delta(global_state: State, delta: State, scale: float = 1.0) -> State:
+    """global + scale * delta, keeping each tensor's dtype."""
+    if global_state.keys() != delta.keys():
+        raise StrategyError("apply", f"delta tensors {sorted(delta)} do not match the model {sorted(global_state)}")
+    return {
+        name: (tensor.to(torch.float32) + scale * delta[name].to(torch.float32)).to(tensor.dtype)
+        for name, tensor in global_state.items()
+    }
+
+
+class Strategy(ABC):
+    """Configures local training for a round and turns the round's updates into the next global state.
+
+    Implementations override `aggregate`; variants that only change the local objective (FedProx)
+    override `configure_train`. `aggregate` may get a one-shot iterator: streaming strategies read each
+    update once.
+    """
+
+    name: ClassVar[str]
+
+    def configure_train(self, round_number: int, config: TrainConfig) -> TrainConfig:
+        """The training config runners use in `round_number` (default: unchanged)."""
+        return config
+
+    @abstractmethod
+    def aggregate(self, round_number: int, global_state: State, updates: Iterable[ClientUpdate]) -> AggregateResult:
+        """The next global state from this round's updates."""
+
+    def _fail(self, error: ValueError | str) -> StrategyError:
+        """The typed error for a math-level failure (EmptyAggregation, mismatched layouts, bad weights)."""
+        return StrategyError(self.name, str(error))
+
+
+class Counted:
+    """Passes updates through while counting examples, so streaming strategies can report totals."""
+
+    def __init__(self, updates: Iterable[ClientUpdate]) -> None:
+        self._updates = updates
+        self.total_examples = 0
+        self.count = 0
+
+    def __iter__(self) -> Iterator[ClientUpdate]:
+        for update in self._updates:
+            self.total_examples += update.num_examples
+            self.count += 1
+            yield update
+
+
+__all__ = [
+    "AggregateResult",
+    "ClientUpdate",
+    "EmptyAggregation",
+    "State",
+    "Strategy",
+    "StrategyError",
+    "apply_delta",
+]

@@ -1,0 +1,81 @@
+"""Adaptive server optimisers, Reddi et al. 2021 ("Adaptive Federated Optimization", Algorithm 2).
+
+The FedAvg mean delta is treated as a pseudo-gradient step Delta_t:
+    m_t = beta1 m_{t-1} + (1 - beta1) Delta_t
+    v_t = beta2 v_{t-1} + (1 - beta2) Delta_t^2                         (FedAdam)
+    v_t = v_{t-1} - (1 - beta2) Delta_t^2 sign(v_{t-1} - Delta_t^2)      (FedYogi)
+    x_{t+1} = x_t + eta m_t / (sqrt(v_t) + tau)
+m and v live in the strategy object, so one instance must serve the whole session (every node replaying the
+same rounds computes the same moments).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from parity_p2p.learning.strategies.aggregate import State, weighted_average
+from parity_p2p.learning.strategies.base import (
+    AggregateResult,
+    ClientUpdate,
+    Counted,
+    Strategy,
+    StrategyError,
+)
+
+
+class _AdaptiveServer(Strategy):
+    def __init__(self, server_lr: float = 0.03, beta1: float = 0.9, beta2: float = 0.99, tau: float = 1e-3) -> None:
+        for label, value in (("server_lr", server_lr), ("tau", tau)):
+            if value <= 0:
+                raise StrategyError(self.name, f"{label} must be > 0, got {value}")
+        for label, value in (("beta1", beta1), ("beta2", beta2)):
+            if not 0 <= value < 1:
+                raise StrategyError(self.name, f"{label} must be in [0, 1), got {value}")
+        self.server_lr, self.beta1, self.beta2, self.tau = server_lr, beta1, beta2, tau
+        self._m: State = {}
+        self._v: State = {}
+
+    def _second_moment(self, previous: torch.Tensor, squared: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def aggregate(self, round_number: int, global_state: State, updates: Iterable[ClientUpdate]) -> AggregateResult:
+        counted = Counted(updates)
+        try:
+            mean, _, count = weighted_average((u.delta, float(u.num_examples)) for u in counted)
+        except ValueError as error:
+            raise self._fail(error) from None
+        new_state: State = {}
+        for name, tensor in global_state.items():
+            if name not in mean:
+                raise self._fail(f"updates lack tensor {name!r}")
+            delta = mean[name]
+            # Reddi et al. start v at tau^2 so the first step is not divided by ~0.
+            m = self._m.get(name, torch.zeros_like(delta))
+            v = self._v.get(name, torch.full_like(delta, self.tau**2))
+            m = self.beta1 * m + (1 - self.beta1) * delta
+            v = self._second_moment(v, delta * delta)
+            self._m[name], self._v[name] = m, v
+            step = self.server_lr * m / (v.sqrt() + self.tau)
+            new_state[name] = (tensor.to(torch.float32) + step).to(tensor.dtype)
+        return AggregateResult(
+            state=new_state,
+            num_updates=count,
+            total_examples=counted.total_examples,
+            included=tuple(range(count)),
+        )
+
+
+class FedAdam(_AdaptiveServer):
+    name = "fedadam"
+
+    def _second_moment(self, previous: torch.Tensor, squared: torch.Tensor) -> torch.Tensor:
+        return self.beta2 * previous + (1 - self.beta2) * squared
+
+
+class FedYogi(_AdaptiveServer):
+    name = "fedyogi"
+
+    def _second_moment(self, previous: torch.Tensor, squared: torch.Tensor) -> torch.Tensor:
+        return previous - (1 - self.beta2) * squared * torch.sign(previous - squared)
