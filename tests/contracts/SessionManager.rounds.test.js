@@ -193,6 +193,23 @@ describe("SessionManager: rounds, failover, completion, abandonment, claims", fu
       expect((await manager.reputation(p.leader)).leadershipsDone).to.equal(1n);
     });
 
+    it("two missed turns: the step-2 leader posts and both skipped leaders get a miss", async function () {
+      const ctx = await loadFixture(fixture);
+      const { manager, parts } = ctx;
+      const { seed } = await manager.getSession(1);
+      const skipped = [0, 1].map((k) => parts[leaderIndex(seed, 1, k, 4)]);
+      await time.increase(2 * 60);
+      const p = await prepare(ctx);
+      expect(p.step).to.equal(2n);
+      expect(p.leader.address).to.equal(parts[leaderIndex(seed, 1, 2, 4)].address);
+      await manager.connect(p.leader).submitRound(1, p.result, p.attestations);
+      for (const s of skipped) expect((await manager.reputation(s)).leadershipsMissed).to.equal(1n);
+      expect((await manager.reputation(p.leader)).leadershipsMissed).to.equal(0n);
+      // The next round opens at the posting time, back at step 0.
+      const [, step] = await manager.eligibleLeader(1);
+      expect(step).to.equal(0n);
+    });
+
     it("after every participant's turn and one more timeout the round expires", async function () {
       const ctx = await loadFixture(fixture);
       const { manager } = ctx;
