@@ -1,0 +1,84 @@
+"""Round timing: when the leader stops waiting for updates, adapted to observed training times.
+
+The chain fixes the outer bound: the step-0 leader must post within `round_timeout` of the round's start or the
+next leader takes over. Inside that window the leader must leave room to aggregate, gather attestations and get
+a transaction mined, so collection ends at
+
+    collect_at = start + clamp(slack x p90(recent training seconds) + margin, floor, max_fraction x timeout)
+
+A straggler past `collect_at` is left out of the round, not waited for, as long as the quorum has arrived. With
+fewer updates than the session's minimum, the leader waits until `give_up_at` and then lets the round fail over.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+
+@dataclass(frozen=True)
+class TimingPolicy:
+    slack: float = 1.5  # multiple of the p90 training time
+    margin: float = 2.0  # seconds for the upload and the leader's own bookkeeping
+    floor: float = 3.0  # never close collection sooner than this after the start
+    max_fraction: float = 0.6  # of round_timeout: the rest is for aggregation, attestations and the transaction
+    give_up_fraction: float = 0.85  # of round_timeout: past this a round without quorum is left to failover
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_fraction <= self.give_up_fraction < 1:
+            raise ValueError("need 0 < max_fraction <= give_up_fraction < 1")
+        if self.slack < 1 or self.margin < 0 or self.floor < 0:
+            raise ValueError("slack must be >= 1, margin and floor >= 0")
+
+
+def p90(values: Sequence[float]) -> float:
+    """The 90th percentile by nearest rank (no interpolation: a straggler sets it, as it should)."""
+    if not values:
+        raise ValueError("p90 of no values")
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class RoundWindow:
+    started_at: float
+    collect_at: float
+    give_up_at: float
+    failover_at: float
+
+
+def round_window(
+    started_at: float, round_timeout: float, recent_train_seconds: Sequence[float], policy: TimingPolicy
+) -> RoundWindow:
+    """Deadlines of one leader step. Without history, collection may use the whole `max_fraction`."""
+    cap = policy.max_fraction * round_timeout
+    if recent_train_seconds:
+        wanted = policy.slack * p90(recent_train_seconds) + policy.margin
+        collect = min(max(wanted, policy.floor), cap)
+    else:
+        collect = cap
+    return RoundWindow(
+        started_at=started_at,
+        collect_at=started_at + collect,
+        give_up_at=started_at + policy.give_up_fraction * round_timeout,
+        failover_at=started_at + round_timeout,
+    )
+
+
+class Collect(Enum):
+    WAIT = "wait"
+    AGGREGATE = "aggregate"
+    GIVE_UP = "give_up"
+
+
+def collect_decision(now: float, window: RoundWindow, received: int, expected: int, min_participants: int) -> Collect:
+    """What a leader does with `received` of `expected` updates at time `now`."""
+    if received >= expected:
+        return Collect.AGGREGATE
+    if received >= min_participants and now >= window.collect_at:
+        return Collect.AGGREGATE
+    if now >= window.give_up_at:
+        return Collect.GIVE_UP
+    return Collect.WAIT
