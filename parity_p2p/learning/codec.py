@@ -33,6 +33,7 @@ from parity_p2p.learning.errors import (
     TooLarge,
     UnknownTensor,
 )
+from parity_p2p.learning.json_guard import MAX_JSON_DEPTH, too_deep
 
 TensorSpec = tuple[tuple[int, ...], torch.dtype]
 """The (shape, dtype) a decoded tensor must have."""
@@ -327,6 +328,8 @@ def _strict_json(text: str, error: type[BadHeader] | type[BadMetadata], what: st
     def no_constants(name: str) -> Any:
         raise error(f"{what} holds {name}, which is not JSON")
 
+    if too_deep(text):
+        raise error(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
     except (ValueError, RecursionError) as exc:  # deep nesting or a giant integer literal
@@ -488,9 +491,7 @@ def _int(payload: Mapping[str, Any], key: str, limit: int) -> None:
 def _text(payload: Mapping[str, Any], key: str, *, allow_empty: bool) -> None:
     value = payload[key]
     if not isinstance(value, str) or len(value) > _MAX_TEXT or (not value and not allow_empty):
-        raise BadMetadata(
-            f"{key} must be a {'' if allow_empty else 'non-empty '}string of at most {_MAX_TEXT} chars"
-        )
+        raise BadMetadata(f"{key} must be a {'' if allow_empty else 'non-empty '}string of at most {_MAX_TEXT} chars")
 
 
 def _number(

@@ -26,6 +26,7 @@ from safetensors import SafetensorError
 from torch import nn
 
 from parity_p2p.learning.errors import ExportError, ModelConfigError
+from parity_p2p.learning.json_guard import MAX_JSON_DEPTH, too_deep
 from parity_p2p.learning.model_config import ModelConfig, parse_model_config
 from parity_p2p.learning.models import build_model, load_state, model_state
 
@@ -75,9 +76,7 @@ def export_model_json(
     weights: dict[str, Any] = {}
     for name, tensor in state.items():
         if tensor.dtype not in _NAMES:
-            raise ExportError(
-                f"weight {name!r} has dtype {tensor.dtype}; JSON export carries {sorted(_DTYPES)}"
-            )
+            raise ExportError(f"weight {name!r} has dtype {tensor.dtype}; JSON export carries {sorted(_DTYPES)}")
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise ExportError(f"weight {name!r} holds NaN or infinity")
         weights[name] = {
@@ -97,6 +96,8 @@ def export_model_json(
 
 def load_model_json(data: bytes | str) -> tuple[nn.Module, ModelConfig, dict[str, float]]:
     """Rebuild (module in eval mode, config, metrics) from :func:`export_model_json` output."""
+    if too_deep(data):
+        raise ExportError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         document = json.loads(data)
     except (ValueError, RecursionError) as exc:

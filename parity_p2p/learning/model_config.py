@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from parity_p2p.learning.errors import ModelConfigError
+from parity_p2p.learning.json_guard import MAX_JSON_DEPTH, too_deep
 
 ModelType = Literal["neural_network", "linear_regression", "custom"]
 Task = Literal["classification", "regression"]
@@ -183,6 +184,8 @@ def _load_json(obj: Mapping[str, Any] | str | bytes) -> Mapping[str, Any]:
     if isinstance(obj, bytes | str):
         if len(obj) > MAX_CONFIG_BYTES:
             raise ModelConfigError("<document>", f"{len(obj)} bytes is over the {MAX_CONFIG_BYTES}-byte cap")
+        if too_deep(obj):
+            raise ModelConfigError("<document>", f"JSON nests deeper than {MAX_JSON_DEPTH} levels")
         try:
             loaded = json.loads(obj)
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError

@@ -156,7 +156,12 @@ def test_dropout_as_last_layer_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("document", "words"),
-    [(b"{not json", "not valid JSON"), (b"[1, 2]", "JSON object"), (b"\xff\xfe", "not valid JSON")],
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"[" * 200000, "nests deeper"),
+    ],
 )
 def test_unreadable_documents(document: bytes, words: str) -> None:
     with pytest.raises(ModelConfigError, match=words) as caught:
