@@ -13,6 +13,7 @@ from parity_p2p.chain.contracts import SessionManagerClient as SessionManagerCli
 from parity_p2p.chain.contracts import TokenClient as TokenClient
 from parity_p2p.chain.deployment import Deployment as Deployment
 from parity_p2p.chain.deployment import deploy as deploy
+from parity_p2p.chain.deployment import load_deployment as load_deployment
 from parity_p2p.chain.deployment import verify_deployment as verify_deployment
 from parity_p2p.chain.errors import AbiNotFoundError as AbiNotFoundError
 from parity_p2p.chain.errors import ChainError as ChainError
@@ -27,6 +28,7 @@ from parity_p2p.chain.errors import ReceiptTimeoutError as ReceiptTimeoutError
 from parity_p2p.chain.errors import RpcError as RpcError
 from parity_p2p.chain.errors import RpcUnavailableError as RpcUnavailableError
 from parity_p2p.chain.errors import TransactionFailedError as TransactionFailedError
+from parity_p2p.chain.errors import WiringMismatchError as WiringMismatchError
 from parity_p2p.chain.events import ChainEvent as ChainEvent
 from parity_p2p.chain.events import EventMeta as EventMeta
 from parity_p2p.chain.events import LogPosition as LogPosition

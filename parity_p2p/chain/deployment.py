@@ -11,7 +11,13 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 
 from parity_p2p.chain.abi import REGISTRY, SESSION_MANAGER, TOKEN, load_contract
-from parity_p2p.chain.errors import ChainIdMismatchError, DeploymentError, MissingCodeError
+from parity_p2p.chain.errors import (
+    ChainError,
+    ChainIdMismatchError,
+    DeploymentError,
+    MissingCodeError,
+    WiringMismatchError,
+)
 from parity_p2p.chain.events import EventDecoder
 from parity_p2p.chain.rpc import JsonRpc
 from parity_p2p.chain.sender import TransactionSender, TxPolicy
@@ -70,14 +76,47 @@ class Deployment:
         return cls.from_json(text)
 
 
+async def _view_address(rpc: JsonRpc, contract: str, address: str, fn: str) -> str | None:
+    abi = load_contract(contract)
+    try:
+        call = {"to": address, "data": "0x" + abi.encode_call(fn, []).hex()}
+        result = await rpc.request("eth_call", [call, "latest"])
+        value = abi.decode_result(fn, bytes.fromhex(str(result).removeprefix("0x")))[0]
+    except (ChainError, ValueError):
+        return None  # not this contract at all
+    return str(value)
+
+
 async def verify_deployment(rpc: JsonRpc, deployment: Deployment) -> None:
-    """Refuse a deployment whose chain id differs or whose addresses hold no code (a reset devnet)."""
+    """Refuse a deployment whose chain id differs, whose addresses hold no code (a reset devnet), or whose
+    contracts do not point at each other (a devnet redeployed in another order reuses the same addresses)."""
     actual = await rpc.chain_id()
     if actual != deployment.chain_id:
         raise ChainIdMismatchError(deployment.chain_id, actual)
     for name, address in deployment.addresses.items():
         if not await rpc.get_code(address):
             raise MissingCodeError(name, address)
+    links = [
+        (SESSION_MANAGER, deployment.session_manager, "registry", deployment.registry),
+        (SESSION_MANAGER, deployment.session_manager, "token", deployment.token),
+        (REGISTRY, deployment.registry, "sessionManager", deployment.session_manager),
+        (REGISTRY, deployment.registry, "token", deployment.token),
+    ]
+    for contract, address, fn, expected in links:
+        found = await _view_address(rpc, contract, address, fn)
+        if found != expected:
+            raise WiringMismatchError(contract, fn, expected, found)
+
+
+async def load_deployment(path: Path, *, rpc_url: str | None = None) -> Deployment:
+    """Read a deployment file and check it against the node at `rpc_url` (default: the file's own URL)."""
+    deployment = Deployment.load(path)
+    url = rpc_url or deployment.rpc_url
+    if not url:
+        raise DeploymentError(f"{path} names no RPC URL: pass one")
+    async with JsonRpc(url) as rpc:
+        await verify_deployment(rpc, deployment)
+    return deployment
 
 
 async def deploy(

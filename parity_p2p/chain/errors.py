@@ -134,6 +134,18 @@ class MissingCodeError(DeploymentError):
         self.address = address
 
 
+class WiringMismatchError(DeploymentError):
+    def __init__(self, contract: str, view: str, expected: str, found: str | None) -> None:
+        super().__init__(
+            f"{contract}.{view}() is {found or 'not callable'}, the deployment says {expected}: the addresses do "
+            "not belong to one deployment (a devnet redeployed differently?); redeploy or fix the file"
+        )
+        self.contract = contract
+        self.view = view
+        self.expected = expected
+        self.found = found
+
+
 class KeyLoadError(ChainError):
     """A private key could not be loaded (missing variable, malformed hex, wrong keystore password)."""
 

@@ -17,7 +17,9 @@ from parity_p2p.chain import (
     DeploymentError,
     JsonRpc,
     MissingCodeError,
+    WiringMismatchError,
     deploy,
+    load_deployment,
 )
 
 
@@ -35,10 +37,19 @@ async def test_deployment_is_wired(dev_chain: DevChain) -> None:
         assert d.deploy_block <= await client.block_number()
 
 
-def test_save_and_load_round_trip(dev_chain: DevChain, tmp_path: Path) -> None:
+async def test_save_and_load_round_trip(dev_chain: DevChain, tmp_path: Path) -> None:
     path = tmp_path / "deployment.json"
     dev_chain.deployment.save(path)
     assert Deployment.load(path) == dev_chain.deployment
+    assert await load_deployment(path) == dev_chain.deployment  # checked against the node in the file
+
+
+async def test_addresses_of_another_deployment_are_refused(dev_chain: DevChain) -> None:
+    d = dev_chain.deployment
+    swapped = replace(d, token=d.registry, registry=d.token)  # code everywhere, wrong contracts
+    with pytest.raises(WiringMismatchError) as caught:
+        await ChainClient.connect(swapped, rpc_url=dev_chain.url)
+    assert caught.value.contract == "SessionManager"
 
 
 @pytest.mark.parametrize(
