@@ -1,5 +1,8 @@
-"""Guard untrusted JSON before ``json.loads``: CPython's C scanner recurses once per nesting level and can
-overflow the C stack (a segfault, not a RecursionError) on a megabyte of ``[``. We measure depth first.
+"""Guard untrusted JSON before ``json.loads``.
+
+CPython's C scanner recurses once per nesting level. It usually stops with RecursionError, but in our test
+run (pytest + hypothesis + torch loaded) 100,000 ``[`` crashed the interpreter with a segfault. So the depth
+is measured first, without recursion, and deep documents are refused before parsing.
 """
 
 from __future__ import annotations
