@@ -1,0 +1,211 @@
+"""A thin subscription API over gossipsub: publish signed envelopes, receive validated ones as dataclasses.
+
+Every topic we publish to or subscribe to gets the EnvelopeValidator as its py-libp2p topic validator, so nothing
+is delivered to us or relayed by us before it passed every check. py-libp2p keeps one subscription per topic; we
+fan it out to any number of local subscribers, each with its own bounded channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import trio
+from eth_account.signers.local import LocalAccount
+from libp2p.peer.id import ID
+from libp2p.pubsub.pb import rpc_pb2
+
+from .envelope import Envelope, decode_envelope, sign_envelope
+from .errors import EnvelopeError, GossipError, PublishError
+from .host import P2PHost
+from .topics import parse_topic
+from .validator import EnvelopeValidator, MessageDropped
+
+if TYPE_CHECKING:
+    # trio-typing's stubs (installed with libp2p) shadow trio's inline types for mypy; this is where they put it.
+    from trio_typing import TaskStatus
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GossipMessage:
+    """A validated gossip message: the signed envelope and the libp2p peer that first published it."""
+
+    envelope: Envelope
+    origin_peer: str
+
+
+@dataclass
+class _Topic:
+    subscribers: set[_Subscriber]
+    pump_scope: trio.CancelScope | None = None
+
+
+class Gossip:
+    """Signed publish/subscribe. Start `serve` in a nursery first; it owns the per-topic receive pumps."""
+
+    def __init__(self, host: P2PHost, account: LocalAccount, validator: EnvelopeValidator) -> None:
+        self.host = host
+        self.account = account
+        self.validator = validator
+        self.metrics = validator.metrics
+        self._pubsub = host._pubsub  # same package: the one place that touches py-libp2p's pubsub object
+        self._topics: dict[str, _Topic] = {}
+        self._nursery: trio.Nursery | None = None
+
+    async def serve(self, *, task_status: TaskStatus[Gossip] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            try:
+                task_status.started(self)
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
+                for state in self._topics.values():
+                    for subscriber in state.subscribers:
+                        subscriber.close()
+                self._topics.clear()
+
+    async def publish(
+        self,
+        topic: str,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        round: int = 0,
+        version: int = 1,
+    ) -> Envelope:
+        """Sign and publish; the session id comes from the topic. PublishError if it cannot go out."""
+        try:
+            info = parse_topic(topic)
+            envelope = sign_envelope(
+                self.account,
+                self.validator.domain,
+                kind=kind,
+                version=version,
+                topic=topic,
+                payload=payload,
+                session_id=info.session_id,
+                round=round,
+            )
+        except GossipError as exc:
+            raise PublishError(topic, str(exc)) from None
+        await self.publish_envelope(envelope)
+        return envelope
+
+    async def publish_envelope(self, envelope: Envelope) -> None:
+        """Publish an already signed envelope (e.g. re-gossip of evidence). Our own validator checks it first."""
+        try:
+            data = envelope.encode()
+        except EnvelopeError as exc:
+            raise PublishError(envelope.topic, str(exc)) from None
+        # py-libp2p would run our own publish through the topic validator and drop it silently if invalid;
+        # we validate here instead, so a rejection is an error the caller sees (the libp2p hook skips local ones).
+        try:
+            await self.validator.validate(envelope.topic, data)
+        except MessageDropped as drop:
+            raise PublishError(envelope.topic, f"rejected by our own validator: {drop}") from None
+        self._ensure_validator(envelope.topic)
+        await self._pubsub.publish(envelope.topic, data)
+        self.metrics.count("gossip.published")
+
+    @asynccontextmanager
+    async def subscribe(
+        self, topic: str, *, buffer: int = 256, include_own: bool = False
+    ) -> AsyncIterator[trio.MemoryReceiveChannel[GossipMessage]]:
+        """Receive validated messages on `topic` while the context is open. A subscriber that falls `buffer`
+        messages behind loses the newest ones (counted as gossip.subscriber_overflow), never blocks the others."""
+        if self._nursery is None:
+            raise PublishError(topic, "Gossip.serve is not running")
+        parse_topic(topic)
+        send, receive = trio.open_memory_channel[GossipMessage](buffer if buffer > 0 else math.inf)
+        state = self._topics.get(topic)
+        if state is None:
+            state = _Topic(subscribers=set())
+            self._topics[topic] = state
+            self._ensure_validator(topic)
+            subscription = await self._pubsub.subscribe(topic)
+            state.pump_scope = await self._nursery.start(self._pump, topic, subscription)
+        subscriber = _Subscriber(send, skip_origin=None if include_own else self.host.peer_id)
+        state.subscribers.add(subscriber)
+        try:
+            async with receive:
+                yield receive
+        finally:
+            state.subscribers.discard(subscriber)
+            subscriber.close()
+            if not state.subscribers and self._topics.get(topic) is state:
+                del self._topics[topic]
+                if state.pump_scope is not None:
+                    state.pump_scope.cancel()
+                # Runs on cancellation too: shielded, but bounded so a dead peer cannot hold up shutdown.
+                with trio.move_on_after(2.0) as cleanup:
+                    cleanup.shield = True
+                    await self._pubsub.unsubscribe(topic)
+
+    def subscribed_topics(self) -> list[str]:
+        return sorted(self._topics)
+
+    async def _pump(self, topic: str, subscription: Any, *, task_status: TaskStatus[trio.CancelScope]) -> None:
+        with trio.CancelScope() as scope:
+            task_status.started(scope)
+            while True:
+                msg: rpc_pb2.Message = await subscription.get()
+                try:
+                    # Already validated by the topic validator before delivery; this only rebuilds the dataclass.
+                    envelope = decode_envelope(msg.data)
+                except EnvelopeError:
+                    logger.error("a message that passed validation no longer decodes; dropped")
+                    continue
+                message = GossipMessage(envelope, ID(msg.from_id).to_base58())
+                self.metrics.count("gossip.delivered")
+                state = self._topics.get(topic)
+                for subscriber in list(state.subscribers if state else ()):
+                    if not subscriber.offer(message):
+                        self.metrics.count("gossip.subscriber_overflow")
+
+    def _ensure_validator(self, topic: str) -> None:
+        if topic in self._pubsub.topic_validators:
+            return
+        validator = self.validator
+
+        own_id = self._pubsub.my_id
+
+        async def validate(forwarder: ID, msg: rpc_pb2.Message) -> bool:
+            if forwarder == own_id:
+                return True  # our own publish, validated in publish_envelope already
+            # A message listing several topics would be checked once per topic and could slip a second
+            # topic past; ours always carry exactly one.
+            if list(msg.topicIDs) != [topic]:
+                return False
+            return await validator.is_valid(topic, msg.data)
+
+        self._pubsub.set_topic_validator(topic, validate, is_async_validator=True)
+
+
+class _Subscriber:
+    """One local subscriber's channel; optionally skips messages we published ourselves."""
+
+    def __init__(self, channel: trio.MemorySendChannel[GossipMessage], skip_origin: str | None) -> None:
+        self._channel = channel
+        self._skip_origin = skip_origin
+
+    def offer(self, message: GossipMessage) -> bool:
+        """False when the subscriber's buffer is full (the message is lost for this subscriber only)."""
+        if message.origin_peer == self._skip_origin:
+            return True
+        try:
+            self._channel.send_nowait(message)
+        except trio.WouldBlock:
+            return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return True  # it is leaving; its context exit removes it
+        return True
+
+    def close(self) -> None:
+        self._channel.close()
