@@ -35,7 +35,9 @@ async def active_session(dev_chain: DevChain, n: int = 4) -> AsyncIterator[Activ
     async with AsyncExitStack() as stack:
         creator = await stack.enter_async_context(await dev_chain.client(dev_chain.accounts[0]))
         accounts = list(dev_chain.accounts[1 : n + 1])
-        runners = {a.address: await stack.enter_async_context(await dev_chain.client(a)) for a in accounts}
+        runners: dict[str, ChainClient] = {
+            a.address: await stack.enter_async_context(await dev_chain.client(a)) for a in accounts
+        }
         params = session_params(total_rounds=2, min_participants=3, round_timeout=TIMEOUT)
         session_id = await started_session(creator, list(runners.values()), params)
         view = await creator.sessions.get_session(session_id)

@@ -26,15 +26,15 @@ async def test_full_session(dev_chain: DevChain) -> None:
     async with AsyncExitStack() as stack:
         creator = await stack.enter_async_context(await dev_chain.client(dev_chain.accounts[0]))
         runner_accounts = list(dev_chain.accounts[1:5])
-        runners = {
+        runners: dict[str, ChainClient] = {
             a.address: await stack.enter_async_context(await dev_chain.client(a)) for a in runner_accounts
         }
 
         # Registration: faucet, approve, register (event and views agree).
         for client in runners.values():
             await register_runner(client)
-            record = await client.registry.runner_of(client.address or "")
-            assert record.registered and record.stake == MIN_STAKE
+            runner_record = await client.registry.runner_of(client.address or "")
+            assert runner_record.registered and runner_record.stake == MIN_STAKE
         assert await creator.registry.runner_count() == 4
         assert await creator.registry.runners() == [a.address for a in runner_accounts]
 
@@ -114,7 +114,9 @@ async def test_reward_credit_events_match_owed(dev_chain: DevChain) -> None:
     async with AsyncExitStack() as stack:
         creator: ChainClient = await stack.enter_async_context(await dev_chain.client(dev_chain.accounts[0]))
         accounts = list(dev_chain.accounts[1:4])
-        runners = {a.address: await stack.enter_async_context(await dev_chain.client(a)) for a in accounts}
+        runners: dict[str, ChainClient] = {
+            a.address: await stack.enter_async_context(await dev_chain.client(a)) for a in accounts
+        }
         for client in runners.values():
             await register_runner(client)
         params = session_params(total_rounds=1, min_participants=3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
@@ -25,7 +26,21 @@ from parity_p2p.chain import (
 )
 from parity_p2p.chain.events import Transfer
 
-FAST = {"poll_interval": 0.05, "request_timeout": 1.0, "backoff_initial": 0.05, "backoff_max": 0.3}
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus
+
+
+
+def fast_config(from_block: int, *, confirmations: int = 0, resume_after: LogPosition | None = None) -> WatcherConfig:
+    return WatcherConfig(
+        from_block,
+        confirmations=confirmations,
+        poll_interval=0.05,
+        request_timeout=1.0,
+        backoff_initial=0.05,
+        backoff_max=0.3,
+        resume_after=resume_after,
+    )
 
 
 async def deploy_on(node: AnvilNode) -> Deployment:
@@ -42,7 +57,7 @@ async def faucet_many(deployment: Deployment, node: AnvilNode, amounts: list[int
 
 
 async def collect(
-    watcher: EventWatcher, received: list[ChainEvent], *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    watcher: EventWatcher, received: list[ChainEvent], *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
     send, receive = trio.open_memory_channel[ChainEvent](1000)
     async with trio.open_nursery() as nursery:
@@ -74,7 +89,7 @@ async def test_watcher_survives_restart_with_state(
     process = anvil_factory(state_path=tmp_path / "state.json")
     node = process.start()
     deployment = await deploy_on(node)
-    watcher = EventWatcher(node.url, event_decoder(deployment), WatcherConfig(deployment.deploy_block, **FAST))
+    watcher = EventWatcher(node.url, event_decoder(deployment), fast_config(deployment.deploy_block))
     received: list[ChainEvent] = []
     async with trio.open_nursery() as nursery:
         await nursery.start(collect, watcher, received)
@@ -106,7 +121,7 @@ async def test_watcher_detects_a_reset_chain(anvil_factory: Callable[..., AnvilP
     process = anvil_factory()
     node = process.start()
     deployment = await deploy_on(node)
-    watcher = EventWatcher(node.url, event_decoder(deployment), WatcherConfig(deployment.deploy_block, **FAST))
+    watcher = EventWatcher(node.url, event_decoder(deployment), fast_config(deployment.deploy_block))
     received: list[ChainEvent] = []
     with pytest.raises(ExceptionGroup) as caught:
         async with trio.open_nursery() as nursery:
@@ -127,7 +142,7 @@ async def test_confirmations_and_resume(anvil_factory: Callable[..., AnvilProces
     node = process.start()
     deployment = await deploy_on(node)
     await faucet_many(deployment, node, [1, 2])
-    config = WatcherConfig(deployment.deploy_block, confirmations=3, **FAST)
+    config = fast_config(deployment.deploy_block, confirmations=3)
     watcher = EventWatcher(node.url, event_decoder(deployment), config)
     received: list[ChainEvent] = []
     async with trio.open_nursery() as nursery:
@@ -142,7 +157,7 @@ async def test_confirmations_and_resume(anvil_factory: Callable[..., AnvilProces
     # A new watcher resuming after the first event delivers only what came after it.
     first = next(e for e in received if isinstance(e, Transfer))
     resumed = EventWatcher(
-        node.url, event_decoder(deployment), WatcherConfig(0, resume_after=first.meta.position, **FAST)
+        node.url, event_decoder(deployment), fast_config(0, resume_after=first.meta.position)
     )
     later: list[ChainEvent] = []
     async with trio.open_nursery() as nursery:
