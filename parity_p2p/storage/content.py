@@ -1,0 +1,271 @@
+"""Content by CID over a blockstore: add bytes or files, read them back verified, pin, collect garbage.
+
+Sync methods do blocking disk I/O; from trio use the `a`-prefixed twins, which run that I/O in a worker
+thread and can await an async fetcher. Missing blocks are asked of `fetcher(cid)` (the libp2p block
+protocol plugs in there), hashed against the CID and only then stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import threading
+from collections.abc import Awaitable, Callable, Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from parity_p2p.storage.blockstore import FsBlockstore
+from parity_p2p.storage.dagwalk import NeedBlock, child_cids, walk_file
+from parity_p2p.storage.errors import (
+    BlockHashMismatch,
+    BlockNotFound,
+    FetcherError,
+    InvalidDag,
+    StorageError,
+)
+from parity_p2p.storage.importer import import_bytes, import_stream
+from parity_p2p.storage.multiformats import Cid
+from parity_p2p.storage.pins import PinSet
+
+Fetcher = Callable[[Cid], bytes | Awaitable[bytes | None] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class GcResult:
+    removed_blocks: int
+    freed_bytes: int
+    kept_blocks: int
+
+
+def _as_cid(cid: str | Cid) -> Cid:
+    return cid if isinstance(cid, Cid) else Cid.parse(cid)
+
+
+class ContentStore:
+    """`add` returns the same CID as `ipfs add --cid-version=1 --raw-leaves`; `get` verifies every block."""
+
+    def __init__(
+        self,
+        blockstore: FsBlockstore,
+        fetcher: Fetcher | None = None,
+        *,
+        pins: PinSet | None = None,
+    ) -> None:
+        self.blockstore = blockstore
+        self.fetcher = fetcher
+        self.pins = pins if pins is not None else PinSet(blockstore.root / "pins")
+        # add() and gc() exclude each other, so gc never sweeps blocks of a root not yet pinned.
+        self._gc_lock = threading.RLock()
+        self.blocks_fetched = 0
+
+    @classmethod
+    def open(cls, directory: str | os.PathLike[str], fetcher: Fetcher | None = None) -> ContentStore:
+        """A content store whose blocks and pins live under `directory` (e.g. <data-dir>/content)."""
+        return cls(FsBlockstore(directory), fetcher)
+
+    # ---- sync API --------------------------------------------------------------------------------
+    def add(self, data: bytes | memoryview, *, pin: bool = True) -> str:
+        with self._gc_lock:
+            root = import_bytes(data, self._store_block).cid
+            if pin:
+                self.pins.add(root)
+        return str(root)
+
+    def add_file(self, path: str | os.PathLike[str], *, pin: bool = True) -> str:
+        """Import a file chunk by chunk; memory stays at one chunk plus the DAG's frontier."""
+        with self._gc_lock, open(path, "rb") as stream:
+            root = import_stream(stream, self._store_block).cid
+            if pin:
+                self.pins.add(root)
+        return str(root)
+
+    def get(self, cid: str | Cid, *, max_size: int | None = None) -> bytes:
+        return b"".join(self.iter_content(cid, max_size=max_size))
+
+    def iter_content(self, cid: str | Cid, *, max_size: int | None = None) -> Iterator[bytes]:
+        """The file's bytes piece by piece, each block verified (fetched if missing)."""
+        return self._drive(walk_file(_as_cid(cid), max_size), self._load_block)
+
+    def get_to_file(self, cid: str | Cid, target: str | os.PathLike[str], *, max_size: int | None = None) -> int:
+        """Write the content to `target` (via a temp file and rename); returns its size."""
+        target = Path(target)
+        tmp = target.with_name(f".{target.name}.partial")
+        size = 0
+        try:
+            with open(tmp, "wb") as out:
+                for piece in self.iter_content(cid, max_size=max_size):
+                    out.write(piece)
+                    size += len(piece)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return size
+
+    def has(self, cid: str | Cid) -> bool:
+        """True if every block of the content is present locally and intact (nothing is fetched)."""
+        try:
+            for _ in self._drive(walk_file(_as_cid(cid)), self.blockstore.get):
+                pass
+        except BlockNotFound:
+            return False
+        return True
+
+    def get_block(self, cid: str | Cid) -> bytes:
+        """One verified local block (what the block protocol serves to peers)."""
+        return self.blockstore.get(_as_cid(cid))
+
+    def pin(self, cid: str | Cid) -> None:
+        self.pins.add(_as_cid(cid))
+
+    def unpin(self, cid: str | Cid) -> bool:
+        return self.pins.remove(_as_cid(cid))
+
+    def pinned(self) -> list[str]:
+        return [str(root) for root in self.pins.roots()]
+
+    def gc(self) -> GcResult:
+        """Delete every block not reachable from a pinned root (locally present blocks only)."""
+        with self._gc_lock:
+            keep = self._reachable_from_pins()
+            removed = freed = kept = 0
+            for cid in list(self.blockstore):
+                key = cid.to_v1()
+                if key in keep:
+                    kept += 1
+                    continue
+                size = self.blockstore.size_of(cid) or 0
+                if self.blockstore.delete(cid):
+                    removed += 1
+                    freed += size
+        return GcResult(removed_blocks=removed, freed_bytes=freed, kept_blocks=kept)
+
+    # ---- async API (trio) ------------------------------------------------------------------------
+    async def aadd(self, data: bytes | memoryview, *, pin: bool = True) -> str:
+        return await trio.to_thread.run_sync(lambda: self.add(data, pin=pin))
+
+    async def aadd_file(self, path: str | os.PathLike[str], *, pin: bool = True) -> str:
+        return await trio.to_thread.run_sync(lambda: self.add_file(path, pin=pin))
+
+    async def aget(self, cid: str | Cid, *, max_size: int | None = None) -> bytes:
+        walk = walk_file(_as_cid(cid), max_size)
+        pieces: list[bytes] = []
+        try:
+            request = next(walk)
+            while True:
+                if isinstance(request, NeedBlock):
+                    request = walk.send(await self._aload_block(request.cid))
+                else:
+                    pieces.append(request)
+                    request = next(walk)
+        except StopIteration:
+            return b"".join(pieces)
+
+    async def ahas(self, cid: str | Cid) -> bool:
+        return await trio.to_thread.run_sync(self.has, cid)
+
+    async def agc(self) -> GcResult:
+        return await trio.to_thread.run_sync(self.gc)
+
+    # ---- blocks ----------------------------------------------------------------------------------
+    def _store_block(self, cid: Cid, block: bytes) -> None:
+        self.blockstore.put(cid, block)
+
+    def _load_block(self, cid: Cid) -> bytes:
+        try:
+            return self.blockstore.get(cid)
+        except BlockNotFound:
+            if self.fetcher is None:
+                raise
+        fetched = self._call_fetcher(cid)
+        if inspect.isawaitable(fetched):
+            if inspect.iscoroutine(fetched):
+                fetched.close()  # never awaited: close it so Python does not warn
+            raise FetcherError(str(cid), "the fetcher is async: use aget() from trio")
+        return self._accept_fetched(cid, fetched)
+
+    async def _aload_block(self, cid: Cid) -> bytes:
+        try:
+            return await trio.to_thread.run_sync(self.blockstore.get, cid)
+        except BlockNotFound:
+            if self.fetcher is None:
+                raise
+        fetched: object
+        if inspect.iscoroutinefunction(self.fetcher):
+            fetched = self._call_fetcher(cid)
+        else:  # a blocking fetcher (an HTTP client, say) must not stall the trio loop
+            fetched = await trio.to_thread.run_sync(self._call_fetcher, cid)
+        if inspect.isawaitable(fetched):
+            try:
+                fetched = await fetched
+            except StorageError:
+                raise
+            except Exception as exc:
+                raise FetcherError(str(cid), f"{type(exc).__name__}: {exc}") from exc
+        block = self._check_fetched(cid, fetched)
+        await trio.to_thread.run_sync(self.blockstore.put, cid, block)
+        self.blocks_fetched += 1
+        return block
+
+    def _call_fetcher(self, cid: Cid) -> bytes | Awaitable[bytes | None] | None:
+        assert self.fetcher is not None
+        try:
+            return self.fetcher(cid)
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise FetcherError(str(cid), f"{type(exc).__name__}: {exc}") from exc
+
+    def _accept_fetched(self, cid: Cid, fetched: bytes | None) -> bytes:
+        block = self._check_fetched(cid, fetched)
+        self.blockstore.put(cid, block)
+        self.blocks_fetched += 1
+        return block
+
+    @staticmethod
+    def _check_fetched(cid: Cid, fetched: object) -> bytes:
+        if fetched is None:
+            raise BlockNotFound(str(cid), "not local and the fetcher has no copy")
+        if not isinstance(fetched, bytes | bytearray | memoryview):
+            raise FetcherError(str(cid), f"the fetcher returned {type(fetched).__name__}, not bytes")
+        block = bytes(fetched)
+        if not cid.verify(block):
+            raise BlockHashMismatch(str(cid), hashlib.sha256(block).hexdigest(), source="fetcher")
+        return block
+
+    @staticmethod
+    def _drive(
+        walk: Generator[NeedBlock | bytes, bytes | None, None], load: Callable[[Cid], bytes]
+    ) -> Iterator[bytes]:
+        try:
+            request = next(walk)
+            while True:
+                if isinstance(request, NeedBlock):
+                    request = walk.send(load(request.cid))
+                else:
+                    yield request
+                    request = next(walk)
+        except StopIteration:
+            return
+
+    def _reachable_from_pins(self) -> set[Cid]:
+        reachable: set[Cid] = set()
+        for root in self.pins.roots():
+            stack = [root.to_v1()]
+            while stack:
+                cid = stack.pop()
+                if cid in reachable:
+                    continue
+                try:
+                    block = self.blockstore.get(cid)
+                except BlockNotFound:
+                    continue  # a pinned root not (fully) here yet: keep what exists
+                reachable.add(cid)
+                try:
+                    stack.extend(child.to_v1() for child in child_cids(cid, block))
+                except InvalidDag:
+                    continue  # pinned but not a UnixFS file: keep the block itself, nothing below
+
+        return reachable
