@@ -122,6 +122,14 @@ class DecodeLimits:
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     max_l2_norm: float | None = None
 
+    def __post_init__(self) -> None:
+        if self.max_total_bytes is not None and self.max_total_bytes < 8:
+            raise ValueError(f"max_total_bytes must be at least 8, got {self.max_total_bytes}")
+        if self.max_header_bytes < 2:
+            raise ValueError(f"max_header_bytes must be at least 2, got {self.max_header_bytes}")
+        if self.max_l2_norm is not None and not (math.isfinite(self.max_l2_norm) and self.max_l2_norm > 0):
+            raise ValueError(f"max_l2_norm must be a positive finite number or None, got {self.max_l2_norm}")
+
 
 def tensor_specs(tensors: Mapping[str, torch.Tensor]) -> dict[str, TensorSpec]:
     """The ``expected`` argument of the decoders for tensors shaped like ``tensors``."""

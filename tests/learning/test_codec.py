@@ -395,3 +395,18 @@ def test_fuzz_metadata_fields(key: str, value: Any) -> None:
 )
 def test_json_depth_ignores_brackets_in_strings(text: str, depth: int) -> None:
     assert json_depth(text) == depth
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"max_total_bytes": 4}, {"max_header_bytes": 0}, {"max_l2_norm": 0.0}, {"max_l2_norm": math.inf}]
+)
+def test_nonsense_limits_are_a_programming_error(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        DecodeLimits(**kwargs)
+
+
+def test_encoder_accepts_views_and_tensors_that_require_grad() -> None:
+    weight = torch.randn(4, 8, requires_grad=True)
+    state = {"t": weight.t(), "g": weight * 2}  # a non-contiguous view and a tensor with a grad_fn
+    decoded, _ = decode_update(encode_update(state, meta()), expected=tensor_specs(state), limits=LIMITS)
+    assert torch.equal(decoded["t"], weight.detach().t()) and torch.equal(decoded["g"], weight.detach() * 2)
