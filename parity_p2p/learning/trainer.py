@@ -147,13 +147,15 @@ def _loss(outputs: torch.Tensor, labels: torch.Tensor, classification: bool) -> 
 
 
 def _check_model_fits(model: nn.Module, features: torch.Tensor, labels: torch.Tensor, classification: bool) -> None:
-    with torch.no_grad():
-        try:
+    was_training = model.training
+    model.eval()  # no dropout: a dry run must not draw from the global RNG
+    try:
+        with torch.no_grad():
             outputs = model(features[:1])
-        except RuntimeError as error:
-            raise TrainingError(
-                "dataset", f"features of width {features.shape[1]} do not fit the model: {error}"
-            ) from None
+    except RuntimeError as error:
+        raise TrainingError("dataset", f"features of width {features.shape[1]} do not fit the model: {error}") from None
+    finally:
+        model.train(was_training)
     if classification:
         classes = outputs.shape[-1]
         if labels.numel() and int(labels.max()) >= classes:

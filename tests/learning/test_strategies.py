@@ -144,8 +144,7 @@ def test_fednova_against_numpy_reference(rng: np.random.Generator) -> None:
     p = sizes / sizes.sum()
     tau_eff = float(np.sum(p * norms))
     expected = {
-        name: global_state[name] + tau_eff * sum(p[i] * deltas[i][name] / norms[i] for i in range(4))
-        for name in SHAPES
+        name: global_state[name] + tau_eff * sum(p[i] * deltas[i][name] / norms[i] for i in range(4)) for name in SHAPES
     }
     updates = [
         ClientUpdate(delta=to_torch(d), num_examples=int(n), local_steps=int(a), norm_factor=float(a))
