@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TxPolicy:
     receipt_timeout: float = 120.0
-    poll_interval: float = 0.05
+    poll_interval: float = 0.5  # the first poll is immediate: an automining devnet answers at once
     broadcast_attempts: int = 4
     retry_backoff: float = 0.5
     gas_margin_percent: int = 25  # added to the estimate: state can move between estimate and inclusion
@@ -103,7 +103,7 @@ class TransactionSender:
 
     async def _estimate_gas(self, call: dict[str, Any]) -> int:
         try:
-            estimate = hex_to_int(await self.rpc.request("eth_estimateGas", [call, "pending"]))
+            estimate = hex_to_int(await self.rpc.request("eth_estimateGas", [call]))
         except RpcError as exc:
             revert = revert_from_rpc_error(exc)
             if revert is not None:
@@ -172,13 +172,16 @@ class TransactionSender:
                 message = exc.rpc_message.lower()
                 if "already known" in message or "known transaction" in message:
                     break
-                if "nonce too low" in message and not resigned and not await self._known(tx_hash):
-                    # Another sender used this key: our signed tx can never be mined, so re-signing is safe.
-                    self._next_nonce = None
-                    nonce = await self._nonce()
-                    raw, tx_hash = self._sign(call, gas, nonce, fees)
-                    resigned = True
-                    continue
+                if "nonce too low" in message:
+                    if await self._known(tx_hash):
+                        break  # our exact bytes are already in (a lost answer from an earlier attempt)
+                    if not resigned:
+                        # Another sender used this key: our signed tx can never be mined, so re-signing is safe.
+                        self._next_nonce = None
+                        nonce = await self._nonce()
+                        raw, tx_hash = self._sign(call, gas, nonce, fees)
+                        resigned = True
+                        continue
                 revert = revert_from_rpc_error(exc)
                 if revert is not None:
                     raise revert from None

@@ -68,6 +68,21 @@ async def test_second_leader_posts_after_failover(dev_chain: DevChain) -> None:
         assert (done.leaderships_missed, done.leaderships_done) == (0, 1)
 
 
+async def test_python_election_follows_every_failover_step(dev_chain: DevChain) -> None:
+    async with active_session(dev_chain) as s:
+        for step in range(len(s.order) + 1):  # steps 0..n are eligible; step n is the first choice again
+            eligible = await s.creator.sessions.eligible_leader(s.session_id)
+            assert eligible.step == step
+            assert eligible.leader == s.order[step % len(s.order)]
+            assert await expected_leader(s.creator, s.session_id) == eligible.leader
+            increase_time(dev_chain.url, TIMEOUT)
+        # One more timeout: the round expired, only abandonSession is left.
+        with pytest.raises(ContractRevert) as caught:
+            contributions = contributions_for(list(s.runners), 1, [1, 1, 1, 1])
+            await post_round(s.runners[s.order[0]], s.accounts, s.session_id, 1, contributions, "bafkrei-x")
+        assert caught.value.name == "RoundExpired"
+
+
 async def test_submit_from_a_non_leader_is_not_leader(dev_chain: DevChain) -> None:
     async with active_session(dev_chain) as s:
         intruder = s.order[2]

@@ -9,7 +9,7 @@ from fixtures.anvil import rpc
 from fixtures.devchain import DevChain
 from fixtures.lossy_proxy import LossyProxy, once
 
-from parity_p2p.chain import ChainClient, NoSignerError, ReceiptTimeoutError, TxPolicy
+from parity_p2p.chain import ChainClient, ContractRevert, NoSignerError, ReceiptTimeoutError, TxPolicy
 
 AMOUNT = 5 * 10**18
 RETRY_POLICY = TxPolicy(receipt_timeout=20.0, poll_interval=0.01, retry_backoff=0.05)
@@ -53,11 +53,12 @@ async def test_another_sender_on_the_same_key(dev_chain: DevChain) -> None:
     b = await dev_chain.client(account)
     async with a, b:
         start = nonce_of(dev_chain, account.address)
+        # Distinct amounts: identical calls signed with the same nonce and fees would be the same transaction.
         await a.token.faucet(1)  # a caches nonce start+1
-        await b.token.faucet(1)  # b reads start+1 from the node and uses it
-        await a.token.faucet(1)  # a's cached nonce is now too low: it re-signs with a fresh one
+        await b.token.faucet(2)  # b reads start+1 from the node and uses it
+        await a.token.faucet(4)  # a's cached nonce is now too low: it re-signs with a fresh one
         assert nonce_of(dev_chain, account.address) == start + 3
-        assert await a.token.balance_of(account.address) == 3
+        assert await a.token.balance_of(account.address) == 7
 
 
 async def test_receipt_timeout_then_found(dev_chain: DevChain) -> None:
@@ -84,3 +85,25 @@ async def test_read_only_client_cannot_send(dev_chain: DevChain) -> None:
         with pytest.raises(NoSignerError):
             await client.token.faucet(1)
 
+
+
+async def test_concurrent_sends_from_one_client_get_distinct_nonces(dev_chain: DevChain) -> None:
+    account = dev_chain.accounts[9]
+    async with await dev_chain.client(account) as client:
+        start = nonce_of(dev_chain, account.address)
+        async with trio.open_nursery() as nursery:
+            for amount in range(1, 11):
+                nursery.start_soon(client.token.faucet, amount)
+        assert nonce_of(dev_chain, account.address) == start + 10
+        assert await client.token.balance_of(account.address) == sum(range(1, 11))
+
+
+async def test_a_mined_failure_is_decoded_from_a_replay(dev_chain: DevChain) -> None:
+    """With gas given, nothing is estimated: the transaction is mined with status 0 and its reason recovered."""
+    account = dev_chain.accounts[9]
+    async with await dev_chain.client(account) as client:
+        start = nonce_of(dev_chain, account.address)
+        with pytest.raises(ContractRevert) as caught:
+            await client.sessions.transact("claim", gas=200_000)
+        assert (caught.value.name, caught.value.args) == ("NothingToClaim", (account.address,))
+        assert nonce_of(dev_chain, account.address) == start + 1  # it was mined, and failed
