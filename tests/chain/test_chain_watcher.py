@@ -31,10 +31,13 @@ if TYPE_CHECKING:
 
 
 
-def fast_config(from_block: int, *, confirmations: int = 0, resume_after: LogPosition | None = None) -> WatcherConfig:
+def fast_config(
+    from_block: int, *, confirmations: int = 0, resume_after: LogPosition | None = None, max_block_range: int = 1000
+) -> WatcherConfig:
     return WatcherConfig(
         from_block,
         confirmations=confirmations,
+        max_block_range=max_block_range,
         poll_interval=0.05,
         request_timeout=1.0,
         backoff_initial=0.05,
@@ -89,7 +92,9 @@ async def test_watcher_survives_restart_with_state(
     process = anvil_factory(state_path=tmp_path / "state.json")
     node = process.start()
     deployment = await deploy_on(node)
-    watcher = EventWatcher(node.url, event_decoder(deployment), fast_config(deployment.deploy_block))
+    # Ranges of 2 blocks: the deployment and the faucet calls span several eth_getLogs calls.
+    config = fast_config(deployment.deploy_block, max_block_range=2)
+    watcher = EventWatcher(node.url, event_decoder(deployment), config)
     received: list[ChainEvent] = []
     async with trio.open_nursery() as nursery:
         await nursery.start(collect, watcher, received)
