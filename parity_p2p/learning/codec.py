@@ -84,8 +84,8 @@ class UpdateMeta:
     steps: int
     loss: float | None
     accuracy: float | None = None
-    metrics: Mapping[str, float] = field(default_factory=lambda: _frozen({}))
-    encoding: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
+    metrics: Mapping[str, float] = field(default_factory=lambda: _frozen({}), hash=False)
+    encoding: Mapping[str, Any] = field(default_factory=lambda: _frozen({}), hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", _frozen(self.metrics))
@@ -101,8 +101,8 @@ class ModelMeta:
     strategy: str = ""
     num_updates: int = 0
     data_size: int = 0
-    metrics: Mapping[str, float] = field(default_factory=lambda: _frozen({}))
-    encoding: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
+    metrics: Mapping[str, float] = field(default_factory=lambda: _frozen({}), hash=False)
+    encoding: Mapping[str, Any] = field(default_factory=lambda: _frozen({}), hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", _frozen(self.metrics))

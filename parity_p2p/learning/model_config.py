@@ -72,7 +72,7 @@ class CustomModelRef:
 
     factory: str | None
     entry_point: str | None
-    kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import pickle
@@ -93,7 +94,7 @@ def split(data: bytes) -> tuple[dict[str, Any], bytes]:
 def test_update_round_trip() -> None:
     original = tensors()
     decoded, got = decode_update(encoded(), expected=EXPECTED, limits=LIMITS)
-    assert got == meta()
+    assert got == meta() and hash(got) == hash(meta())
     assert list(decoded) == sorted(original)
     assert all(torch.equal(decoded[k], original[k]) for k in original)
     assert peek_update_meta(encoded()) == meta()
@@ -308,6 +309,9 @@ FUZZ_LIMITS = DecodeLimits(max_l2_norm=1e3)
 
 
 def decode_or_reject(data: bytes) -> None:
+    for other in (peek_update_meta, lambda d: decode_model(d, expected=EXPECTED, limits=FUZZ_LIMITS)):
+        with contextlib.suppress(UpdateRejected):  # the other readers face the same bytes
+            other(data)
     try:
         decoded, got = decode_update(data, expected=EXPECTED, limits=FUZZ_LIMITS)
     except UpdateRejected:

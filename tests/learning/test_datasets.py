@@ -229,3 +229,21 @@ def test_dataset_invariants_are_checked() -> None:
         TabularDataset(np.zeros((2, 1), np.float32), np.zeros(2, np.int64), (), ("f",))
     with pytest.raises(DatasetError, match="feature names"):
         TabularDataset(np.zeros((2, 1), np.float32), np.zeros(2, np.float32), (), ("f", "g"))
+
+
+@given(
+    st.lists(st.integers(0, 4), min_size=1, max_size=200),
+    st.floats(0, 0.95),
+    st.binary(max_size=8),
+)
+def test_any_split_is_exact_stratified_and_reproducible(labels: list[int], fraction: float, seed: bytes) -> None:
+    y = np.array(labels, dtype=np.int64)
+    data = TabularDataset(np.arange(len(y), dtype=np.float32)[:, None], y, tuple(f"c{i}" for i in range(5)), ("row",))
+    train, held_out = train_eval_split(data, fraction, seed)
+    assert len(held_out) == round(fraction * len(y))
+    rows = np.concatenate([train.features[:, 0], held_out.features[:, 0]]).astype(np.int64)
+    assert sorted(rows.tolist()) == list(range(len(y)))  # a partition of the rows
+    counts, total = np.bincount(held_out.labels, minlength=5), np.bincount(y, minlength=5)
+    assert np.all(np.abs(counts - total * fraction) < 1)  # each class within one row of its share
+    again = train_eval_split(data, fraction, seed)[1]
+    np.testing.assert_array_equal(again.features, held_out.features)

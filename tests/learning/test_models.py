@@ -157,6 +157,7 @@ def custom(architecture: dict[str, object], output_size: int = 3) -> ModelConfig
 def test_custom_model_by_import_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(EXAMPLES / "custom_model"))
     config = parse_model_config((EXAMPLES / "custom_model" / "custom_model.json").read_bytes())
+    assert len({config, parse_model_config(config.to_json())}) == 1  # hashable despite its kwargs mapping
     model = build_model(config, seed=3)
     assert type(model).__name__ == "ResidualMLP"
     assert model.inp.out_features == 16  # the config's kwargs reached the factory
