@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -219,6 +223,27 @@ def test_golden_partition_pins_the_algorithm_across_machines() -> None:
 
 
 GOLDEN = "4ef51044ac3a1335e49bfeee24af4edcab537d16db5d9a494bd6900310cb8e84"
+
+
+def cross_process_digest() -> str:
+    labels = balanced_labels(6, 50)
+    h = hashlib.sha256()
+    for strategy in STRATEGIES:
+        spec = SplitSpec(strategy, alpha=0.3, min_samples=5, overlap_ratio=0.25, classes_per_runner=2)
+        h.update(digest(partition(labels, ["z", "m", "a", "q"], spec, b"cross-process")).encode())
+    return h.hexdigest()
+
+
+def test_other_processes_with_other_hash_seeds_compute_the_same_shards() -> None:
+    """String hashing is randomised per process; nothing in the partition may depend on it."""
+    child = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_partition as t; "
+    child += "print(t.cross_process_digest())"
+    digests = set()
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, check=True)
+        digests.add(out.stdout.strip())
+    assert digests == {cross_process_digest()}
 
 
 @pytest.mark.parametrize(
