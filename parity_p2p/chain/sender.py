@@ -95,7 +95,13 @@ class TransactionSender:
         async with self._lock:
             if gas is None:
                 gas = await self._estimate_gas(call)
-            tx_hash = await self._sign_and_broadcast(call, gas)
+            try:
+                tx_hash = await self._sign_and_broadcast(call, gas)
+            except BaseException:
+                # Failed, or cancelled mid-broadcast: the node may hold the tx, so re-read the nonce next time
+                # rather than reuse it (a same-nonce tx with other bytes could replace a pending one).
+                self._next_nonce = None
+                raise
         receipt = await self.wait_for_receipt(tx_hash)
         if hex_to_int(receipt["status"]) != 1:
             raise await self._failure_reason(call, receipt)
@@ -189,8 +195,6 @@ class TransactionSender:
             else:
                 break
         else:
-            # Outcome unknown: forget the local nonce so the next send re-reads it from the node.
-            self._next_nonce = None
             raise RpcUnavailableError(self.rpc.url, f"could not broadcast {tx_hash} (nonce {nonce})")
         self._next_nonce = nonce + 1
         return tx_hash

@@ -107,3 +107,31 @@ async def test_a_mined_failure_is_decoded_from_a_replay(dev_chain: DevChain) -> 
             await client.sessions.transact("claim", gas=200_000)
         assert (caught.value.name, caught.value.args) == ("NothingToClaim", (account.address,))
         assert nonce_of(dev_chain, account.address) == start + 1  # it was mined, and failed
+
+
+async def test_cancelled_broadcast_never_reuses_its_nonce(dev_chain: DevChain) -> None:
+    """A send cancelled after the node took the tx (still pending: no automine) must not make the next send
+    reuse that nonce, which would replace or be refused against the pending transaction."""
+    account = dev_chain.accounts[5]
+    proxy = LossyProxy(dev_chain.url, delay_answer=once("eth_sendRawTransaction"), delay=2.0)
+    async with trio.open_nursery() as nursery:
+        url = await nursery.start(proxy.serve)
+        client = await ChainClient.connect(dev_chain.deployment, rpc_url=url, account=account, policy=RETRY_POLICY)
+        async with client:
+            start = nonce_of(dev_chain, account.address)
+            rpc(dev_chain.url, "evm_setAutomine", [False])
+            try:
+                with trio.move_on_after(0.5) as scope:
+                    await client.token.faucet(1)
+                assert scope.cancelled_caught
+                async with trio.open_nursery() as senders:
+                    senders.start_soon(client.token.faucet, 2)
+                    with trio.fail_after(10):
+                        while int(rpc(dev_chain.url, "txpool_status")["pending"], 16) < 2:
+                            await trio.sleep(0.05)
+                    rpc(dev_chain.url, "evm_mine")
+            finally:
+                rpc(dev_chain.url, "evm_setAutomine", [True])
+            assert nonce_of(dev_chain, account.address) == start + 2
+            assert await client.token.balance_of(account.address) == 3
+        nursery.cancel_scope.cancel()
