@@ -17,9 +17,8 @@ from libp2p import new_host
 from libp2p.abc import IHost, INetStream
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.custom_types import TProtocol
-from libp2p.io.exceptions import IOException
+from libp2p.exceptions import BaseLibp2pError
 from libp2p.network.config import ConnectionConfig
-from libp2p.network.exceptions import SwarmException
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
@@ -155,7 +154,7 @@ class P2PHost:
         except trio.TooSlowError:
             self.metrics.count("dial.failed")
             raise DialError(addr, f"no connection after {self.config.dial_timeout_s:g} s") from None
-        except (SwarmException, IOException, OSError) as exc:
+        except (BaseLibp2pError, OSError) as exc:  # SwarmException, ConnectionFailure, IOException, ...
             self.metrics.count("dial.failed")
             raise DialError(addr, str(exc) or type(exc).__name__) from None
         self.metrics.count("dial.ok")
@@ -190,7 +189,7 @@ class P2PHost:
                 stream = await self._host.new_stream(ID.from_base58(peer_id), [TProtocol(protocol)])
         except trio.TooSlowError:
             raise StreamOpenError(peer_id, protocol, f"timed out after {self.config.dial_timeout_s:g} s") from None
-        except (SwarmException, IOException, ValueError) as exc:  # ValueError: a malformed peer id
+        except (BaseLibp2pError, OSError, ValueError) as exc:  # StreamFailure, multiselect; ValueError: bad peer id
             raise StreamOpenError(peer_id, protocol, str(exc) or type(exc).__name__) from None
         return FramedStream(stream, self.config.stream_limits)
 
@@ -211,10 +210,12 @@ async def serve(
         sec_opt={NOISE_PROTOCOL_ID: NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)},
         muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
         listen_addrs=listen,
+        # The swarm enforces max_connections on inbound and outbound connections. min/low 0: py-libp2p's own
+        # auto-connector stays idle (its inbound cap is max - min) and discovery alone decides whom to dial.
         connection_config=ConnectionConfig(
             max_connections=config.max_connections,
-            min_connections=1,
-            low_watermark=1,
+            min_connections=0,
+            low_watermark=0,
             high_watermark=config.max_connections,
         ),
     )

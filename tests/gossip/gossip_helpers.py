@@ -13,7 +13,8 @@ from eth_account.signers.local import LocalAccount
 
 from parity_p2p.gossip.discovery import DiscoverySettings
 from parity_p2p.gossip.envelope import SigningDomain
-from parity_p2p.gossip.host import HostConfig
+from parity_p2p.gossip.host import HostConfig, P2PHost
+from parity_p2p.gossip.host import serve as serve_host
 from parity_p2p.gossip.network import Network, NetworkConfig, serve
 from parity_p2p.gossip.topics import PRESENCE, FieldType, KindRegistry, KindSpec, Scope
 from parity_p2p.gossip.validator import Membership
@@ -80,3 +81,20 @@ async def start_networks(
             networks.append(await nursery.start(serve, config, account, chain.membership(), kinds))
         yield networks
         nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def start_raw_host(tmp_path: Path, name: str) -> AsyncIterator[P2PHost]:
+    """A bare libp2p host without our gossip layer: it can publish bytes no honest node would (an attacker)."""
+    async with trio.open_nursery() as nursery:
+        host: P2PHost = await nursery.start(serve_host, HostConfig(key_path=tmp_path / f"{name}.key"))
+        yield host
+        nursery.cancel_scope.cancel()
+
+
+async def raw_subscribe(host: P2PHost, topic: str) -> None:
+    await host._pubsub.subscribe(topic)
+
+
+async def raw_publish(host: P2PHost, topic: str, data: bytes) -> None:
+    await host._pubsub.publish(topic, data)

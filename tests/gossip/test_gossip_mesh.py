@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import trio
@@ -32,3 +33,24 @@ async def test_two_hosts_deliver_a_signed_session_message(tmp_path: Path) -> Non
     assert got.envelope == sent
     assert got.envelope.sender == accounts[1].address
     assert got.origin_peer == b.host.peer_id
+
+
+async def test_five_hosts_find_each_other_and_all_receive(tmp_path: Path) -> None:
+    """Everyone bootstraps from node 0 only; peer exchange must connect the rest (each needs degree_low peers)."""
+    chain = ChainView(rounds={SESSION: 1})
+    accounts = [chain.new_runner(SESSION) for _ in range(5)]
+    topic = session_topic(SESSION)
+    with trio.fail_after(60):
+        async with start_networks(tmp_path, chain, accounts) as nets, AsyncExitStack() as stack:
+            inboxes = [await stack.enter_async_context(n.gossip.subscribe(topic)) for n in nets]
+            for net in nets:
+                await wait_until(lambda net=net: len(net.host.connected_peers()) == 4, what="full peer exchange")
+            for net in nets:
+                await wait_until(lambda net=net: len(net.host.mesh_peers(topic)) >= 3, what="session mesh")
+            sent = [await nets[i].gossip.publish(topic, "note", {"text": f"from {i}"}, round=1) for i in (1, 4)]
+            for index, inbox in enumerate(inboxes):
+                expected = [e for e, origin in zip(sent, (1, 4), strict=True) if origin != index]
+                got = [m.envelope for m in await _receive(inbox, len(expected))]
+                assert sorted(got, key=lambda e: e.payload["text"]) == expected
+    # Six links exist that node 0 did not make; presence records made (at least half of) them.
+    assert sum(n.metrics.counters["discovery.connected_via_presence"] for n in nets) >= 3
