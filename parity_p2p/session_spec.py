@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from eth_utils.crypto import keccak
 
+from parity_p2p.learning.json_guard import too_deep
 from parity_p2p.learning.model_config import ModelConfig, parse_model_config
 from parity_p2p.learning.partition import SplitSpec
 from parity_p2p.learning.strategies.registry import available_strategies
@@ -82,6 +83,8 @@ class SessionSpec:
         """Parse untrusted spec bytes (e.g. fetched by CID); every problem is a SpecError."""
         if len(data) > MAX_SPEC_BYTES:
             raise SpecError("(document)", f"{len(data)} bytes, the limit is {MAX_SPEC_BYTES}")
+        if too_deep(data):
+            raise SpecError("(document)", "nested too deeply to be a session spec")
         try:
             raw = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -71,6 +71,6 @@ def test_bad_model_config_and_bad_documents_are_refused() -> None:
     data["model"]["architecture"]["layers"][0]["activation"] = "wiggle"
     with pytest.raises(ModelConfigError):
         SessionSpec.from_json(json.dumps(data).encode())
-    for junk in (b"\xff\xfe", b"[1, 2]", b"{not json", b" " * (MAX_SPEC_BYTES + 1)):
+    for junk in (b"\xff\xfe", b"[1, 2]", b"{not json", b" " * (MAX_SPEC_BYTES + 1), b"[" * 50_000):
         with pytest.raises(SpecError):
             SessionSpec.from_json(junk)
