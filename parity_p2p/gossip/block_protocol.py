@@ -30,7 +30,7 @@ MAX_REQUEST_BYTES = 16 * 1024
 FOUND = b"\x00"
 NOT_FOUND = b"\x01"
 
-GetBlock = Callable[[str], "bytes | None | Awaitable[bytes | None]"]
+GetBlock = Callable[[str], "bytes | Awaitable[bytes | None] | None"]
 
 
 def register_block_handler(host: P2PHost, get_block: GetBlock) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 MAX_CID_CHARS = 128
-_CID_TEXT = re.compile(r"^[A-Za-z0-9]{1,%d}$" % MAX_CID_CHARS)
+_CID_TEXT = re.compile(rf"^[A-Za-z0-9]{{1,{MAX_CID_CHARS}}}$")
 
 
 def is_cid_text(value: object) -> bool:

@@ -8,6 +8,7 @@ state as py-libp2p does for its own read errors, and count it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from google.protobuf.message import DecodeError
@@ -37,8 +38,6 @@ class GuardedPubsub(Pubsub):
             logger.warning("peer %s sent an undecodable pubsub frame (%s); dropping its stream", peer_id, exc)
             if getattr(self, "metrics", None) is not None:
                 self.metrics.count("pubsub.malformed_rpc")
-            try:
+            with contextlib.suppress(IOException):  # already gone: nothing more to release
                 await stream.reset()
-            except IOException:
-                pass  # the stream is already gone; nothing more to release
             self._handle_dead_peer(peer_id)

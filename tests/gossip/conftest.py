@@ -1,11 +1,6 @@
-"""Test setup for the libp2p adapter (helpers live in gossip_helpers.py)."""
+"""Test setup for the libp2p adapter (helpers live in gossip_helpers.py). Importing parity_p2p.gossip first
+imports libp2p under the one warning filter it needs (see parity_p2p/gossip/__init__.py)."""
 
 from __future__ import annotations
 
-import warnings
-
-# libp2p 0.8.1 imports websockets.legacy, which warns at import; with filterwarnings=error that import would fail.
-# Import it once here under a filter for exactly that message (pyproject could carry the same filter).
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="websockets.legacy is deprecated", category=DeprecationWarning)
-    import libp2p  # noqa: F401
+import parity_p2p.gossip  # noqa: F401

@@ -33,7 +33,7 @@ async def test_block_request_returns_blocks_and_not_found(tmp_path: Path) -> Non
             got = await fetch_blocks(requester, provider.peer_id, [KNOWN, UNKNOWN, "bafkreiempty"])
             with pytest.raises(BadFrame, match="not a CID string"):
                 await fetch_blocks(requester, provider.peer_id, ["../etc/passwd"])
-            with pytest.raises(BadFrame, match="list of 1..64"):
+            with pytest.raises(BadFrame, match=r"list of 1\.\.64"):
                 await fetch_blocks(requester, provider.peer_id, [KNOWN] * (MAX_CIDS_PER_REQUEST + 1))
             with pytest.raises(StreamOpenError):
                 await fetch_blocks(provider, requester.peer_id, [KNOWN])  # requester serves no blocks

@@ -6,11 +6,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import trio
+from gossip_helpers import ChainView, start_networks, wait_until
 
 from parity_p2p.gossip.pubsub import GossipMessage
 from parity_p2p.gossip.topics import session_topic
-
-from gossip_helpers import ChainView, start_networks, wait_until
 
 SESSION = 7
 
@@ -24,12 +23,15 @@ async def test_two_hosts_deliver_a_signed_session_message(tmp_path: Path) -> Non
     accounts = [chain.new_runner(SESSION) for _ in range(2)]
     topic = session_topic(SESSION)
     with trio.fail_after(30):
-        async with start_networks(tmp_path, chain, accounts) as (a, b):
-            async with a.gossip.subscribe(topic) as inbox_a, b.gossip.subscribe(topic):
-                await wait_until(lambda: a.host.mesh_peers(topic) == [b.host.peer_id], what="mesh a-b")
-                await wait_until(lambda: b.host.mesh_peers(topic) == [a.host.peer_id], what="mesh b-a")
-                sent = await b.gossip.publish(topic, "note", {"text": "hello"}, round=3)
-                (got,) = await _receive(inbox_a, 1)
+        async with (
+            start_networks(tmp_path, chain, accounts) as (a, b),
+            a.gossip.subscribe(topic) as inbox_a,
+            b.gossip.subscribe(topic),
+        ):
+            await wait_until(lambda: a.host.mesh_peers(topic) == [b.host.peer_id], what="mesh a-b")
+            await wait_until(lambda: b.host.mesh_peers(topic) == [a.host.peer_id], what="mesh b-a")
+            sent = await b.gossip.publish(topic, "note", {"text": "hello"}, round=3)
+            (got,) = await _receive(inbox_a, 1)
     assert got.envelope == sent
     assert got.envelope.sender == accounts[1].address
     assert got.origin_peer == b.host.peer_id
