@@ -12,7 +12,7 @@ from parity_p2p.consensus.attestation import RoundStatement, SigningDomain, atte
 from parity_p2p.consensus.election import leader_at
 from parity_p2p.consensus.merkle import updates_root
 
-SAMPLES = 60
+SAMPLES = 200
 
 
 async def test_leader_election_matches_leader_at(dev_chain: DevChain) -> None:
