@@ -9,7 +9,7 @@ from parity_p2p.chain.abi import REGISTRY, SESSION_MANAGER, TOKEN, load_contract
 from parity_p2p.chain.contracts import RegistryClient, SessionManagerClient, TokenClient
 from parity_p2p.chain.deployment import Deployment, verify_deployment
 from parity_p2p.chain.errors import DeploymentError
-from parity_p2p.chain.events import EventDecoder
+from parity_p2p.chain.events import ChainEvent, EventDecoder
 from parity_p2p.chain.rpc import DEFAULT_TIMEOUT, JsonRpc, hex_to_int
 from parity_p2p.chain.sender import TransactionSender, TxPolicy
 
@@ -70,6 +70,22 @@ class ChainClient:
         if block is None:
             raise DeploymentError("the node has no latest block")
         return hex_to_int(block["timestamp"])
+
+    async def past_events(
+        self, from_block: int | None = None, to_block: int | None = None, *, max_block_range: int = 1000
+    ) -> list[ChainEvent]:
+        """Every decoded event of the deployment between two blocks (default: deploy block to head), in order.
+        One-shot; use EventWatcher to follow the chain."""
+        start = self.deployment.deploy_block if from_block is None else from_block
+        end = await self.rpc.block_number() if to_block is None else to_block
+        events: list[ChainEvent] = []
+        for low in range(start, end + 1, max_block_range):
+            high = min(end, low + max_block_range - 1)
+            logs = await self.rpc.request(
+                "eth_getLogs", [{"fromBlock": hex(low), "toBlock": hex(high), "address": self.decoder.addresses}]
+            )
+            events.extend(e for e in (self.decoder.decode(entry) for entry in logs) if e is not None)
+        return sorted(events, key=lambda e: e.meta.position)
 
     async def block_number(self) -> int:
         return await self.rpc.block_number()

@@ -113,13 +113,8 @@ async def test_watcher_survives_restart_with_state(
     assert faucet_amounts(received) == [1, 2, 3, 4, 5]
     assert_strictly_ordered(received)
     # The watcher saw exactly what a one-shot scan of the whole chain sees.
-    async with JsonRpc(node.url) as rpc:
-        logs = await rpc.request(
-            "eth_getLogs",
-            [{"fromBlock": hex(deployment.deploy_block), "toBlock": "latest", "address": watcher.decoder.addresses}],
-        )
-    decoder = event_decoder(deployment)
-    assert [decoder.decode(entry) for entry in logs] == received
+    async with await ChainClient.connect(deployment) as client:
+        assert await client.past_events(max_block_range=3) == received
 
 
 async def test_watcher_detects_a_reset_chain(anvil_factory: Callable[..., AnvilProcess]) -> None:
