@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 
@@ -80,6 +81,8 @@ class ContractRevert(ChainError):
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, Enum):
+        return value.name
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return str(value)

@@ -6,6 +6,7 @@ import functools
 
 from parity_p2p.chain.abi import CONTRACT_NAMES, ErrorAbi, decode_values, error_selector, load_contract
 from parity_p2p.chain.errors import AbiNotFoundError, ChainError, ContractRevert
+from parity_p2p.chain.types import SessionStatus
 
 _ERROR_STRING = ErrorAbi("Error", ("reason",), ({"name": "reason", "type": "string"},))
 _PANIC = ErrorAbi("Panic", ("code",), ({"name": "code", "type": "uint256"},))
@@ -73,6 +74,11 @@ def decode_revert(data: bytes) -> ContractRevert:
         args = decode_values(error.inputs, data[4:])
     except ChainError:
         return ContractRevert("MalformedError", (error.name, data), hint="revert data does not match the ABI", raw=data)
+    # Enum arguments come as integers: name them (SessionStatus.CANCELLED compares equal to 4).
+    args = tuple(
+        SessionStatus(value) if param.get("internalType") == "enum SessionStatus" else value
+        for param, value in zip(error.inputs, args, strict=True)
+    )
     hint = _HINTS.get(error.name, "")
     if error is _PANIC:
         hint = PANIC_REASONS.get(int(args[0]), "panic")

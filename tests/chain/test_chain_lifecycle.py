@@ -69,6 +69,8 @@ async def test_cancel_refunds_the_creator(dev_chain: DevChain) -> None:
         with pytest.raises(ContractRevert) as caught:
             await creator.sessions.start_session(session_id)
         assert (caught.value.name, caught.value.args) == ("SessionNotOpen", (session_id, SessionStatus.CANCELLED))
+        assert caught.value.args[1] is SessionStatus.CANCELLED
+        assert "status=CANCELLED" in str(caught.value)
 
 
 async def test_abandon_after_everyone_missed(dev_chain: DevChain) -> None:
