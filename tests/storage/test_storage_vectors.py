@@ -13,10 +13,10 @@ test_storage_ipfs_rpc.py, which compares live when that daemon is installed).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from storage_testdata import vector_bytes
 
 from parity_p2p.storage import CHUNK_SIZE, ContentStore, compute_cid
 from parity_p2p.storage.dagpb import PbNode, UnixFsData, UnixFsType, encode_node, encode_unixfs
@@ -24,6 +24,7 @@ from parity_p2p.storage.importer import import_bytes
 from parity_p2p.storage.multiformats import DAG_PB, Cid
 
 C = CHUNK_SIZE
+MakeVector = Callable[[str, int], bytes]
 # name: (size, CID from ipfs-unixfs-importer, number of blocks it stored)
 EXPECTED = {
     "empty": (0, "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku", 1),
@@ -57,9 +58,9 @@ LARGE = [name for name in EXPECTED if name not in SMALL]
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
-def test_cid_matches_the_reference_importer(name: str) -> None:
+def test_cid_matches_the_reference_importer(make_vector: MakeVector, name: str) -> None:
     size, expected_cid, expected_blocks = EXPECTED[name]
-    imported = import_bytes(vector_bytes(name, size))
+    imported = import_bytes(make_vector(name, size))
     assert str(imported.cid) == expected_cid
     assert imported.blocks == expected_blocks
     assert imported.size == size
@@ -88,19 +89,21 @@ def test_cidv0_content_is_readable(store: ContentStore) -> None:
 
 
 @pytest.mark.parametrize("name", SMALL)
-def test_small_vectors_round_trip_through_the_store(store: ContentStore, name: str) -> None:
+def test_small_vectors_round_trip_through_the_store(
+    store: ContentStore, make_vector: MakeVector, name: str
+) -> None:
     size, expected_cid, expected_blocks = EXPECTED[name]
-    data = vector_bytes(name, size)
+    data = make_vector(name, size)
     assert store.add(data) == expected_cid
     assert store.blockstore.stats().blocks == expected_blocks
     assert store.get(expected_cid) == data
 
 
-def test_two_level_file_streams_in_and_out(store: ContentStore, tmp_path: Path) -> None:
+def test_two_level_file_streams_in_and_out(store: ContentStore, make_vector: MakeVector, tmp_path: Path) -> None:
     name = "two-levels-176-chunks-partial"
     size, expected_cid, expected_blocks = EXPECTED[name]
     source = tmp_path / "two-levels.bin"
-    source.write_bytes(vector_bytes(name, size))
+    source.write_bytes(make_vector(name, size))
     assert store.add_file(source) == expected_cid
     assert store.blockstore.stats().blocks == expected_blocks
     copy = tmp_path / "copy.bin"
