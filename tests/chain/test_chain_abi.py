@@ -8,9 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from eth_abi.abi import encode
 
 from parity_p2p.chain import CONTRACT_NAMES, ContractRevert, load_contract
-from parity_p2p.chain.abi import REGISTRY, SESSION_MANAGER, TOKEN
+from parity_p2p.chain.abi import REGISTRY, SESSION_MANAGER, TOKEN, error_selector
 from parity_p2p.chain.contracts import RegistryClient, SessionManagerClient, TokenClient
 from parity_p2p.chain.events import EVENT_TYPES, field_name
 from parity_p2p.chain.revert import decode_revert
@@ -53,10 +54,6 @@ def test_every_event_has_a_typed_dataclass(contract: str) -> None:
 def test_revert_decoding_of_custom_error_string_and_panic() -> None:
     manager = load_contract(SESSION_MANAGER)
     [error] = [e for e in manager.errors() if e.name == "NotEnoughAttestations"]
-    from eth_abi.abi import encode
-
-    from parity_p2p.chain.abi import error_selector
-
     revert = decode_revert(error_selector(error) + encode(["uint256", "uint256", "uint256"], [7, 2, 3]))
     assert (revert.name, revert.args, revert.arg_names) == ("NotEnoughAttestations", (7, 2, 3), error.arg_names)
     assert "quorum" in str(revert) and "count=2" in str(revert)
