@@ -6,7 +6,7 @@ Layout under `root`:
     tmp/                        blocks being written; emptied at open (leftovers of a crash)
     quarantine/                 blocks whose bytes no longer match their CID, kept for inspection
 
-Guarantees: a block file appears complete or not at all (temp file, fsync, rename, fsync of the directory);
+Guarantees: a block file appears complete or not at all (temp file, fsync, link/rename, fsync of the directory);
 every read is hashed against the CID, and a mismatch is reported, quarantined and treated as missing;
 a full disk or an exhausted quota raises StorageFull and leaves no partial file behind.
 """
@@ -178,10 +178,9 @@ class FsBlockstore:
             shard = path.parent
             new_shard = not shard.is_dir()
             shard.mkdir(exist_ok=True)
-            if path.is_file():  # another writer won the race with the same bytes
-                tmp.unlink()
+            created = _publish(tmp, path)
+            if not created:  # another writer stored the same bytes first
                 return False
-            os.replace(tmp, path)
             if self._durable:
                 _fsync_dir(shard)
                 if new_shard:
@@ -217,6 +216,23 @@ class FsBlockstore:
                         count += 1
                         total += entry.stat().st_size
         return count, total
+
+
+def _publish(tmp: Path, path: Path) -> bool:
+    """Move a complete temp file to its final name atomically; False if the block was already there."""
+    try:
+        # link() refuses an existing target, so two writers of one block count it once.
+        os.link(tmp, path)
+    except FileExistsError:
+        tmp.unlink()
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
+            raise
+        os.replace(tmp, path)  # a filesystem without hard links: rename, last writer wins
+        return True
+    tmp.unlink()
+    return True
 
 
 def _fsync_dir(directory: Path) -> None:

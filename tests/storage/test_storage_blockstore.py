@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,6 +75,26 @@ def test_corrupt_block_is_reported_quarantined_and_treated_as_missing(tmp_path: 
     assert store.stats().blocks == 0
     assert store.put(cid, data) is True  # a good copy can be stored again
     assert store.get(cid) == data
+
+
+def test_concurrent_puts_of_one_block_store_and_count_it_once(tmp_path: Path) -> None:
+    store = FsBlockstore(tmp_path)
+    cid, data = block(9, 64 * 1024)
+    results: list[bool] = []
+    start = threading.Barrier(8)
+
+    def put() -> None:
+        start.wait()
+        results.append(store.put(cid, data))
+
+    threads = [threading.Thread(target=put) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 7 + [True]
+    assert (store.stats().blocks, store.stats().bytes) == (1, len(data))
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_leftover_temp_files_are_removed_at_open(tmp_path: Path) -> None:

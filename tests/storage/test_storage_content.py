@@ -50,10 +50,9 @@ def peer(tmp_path: Path) -> ContentStore:
     return ContentStore(FsBlockstore(tmp_path / "peer"))
 
 
-contents = st.one_of(
-    st.binary(max_size=4096),
-    st.builds(pseudo_random, st.integers(0, 3 * MiB), st.binary(max_size=8)),
-)
+CHUNK = 256 * 1024
+sizes = st.one_of(st.integers(0, 3 * MiB), st.sampled_from([CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 5 * CHUNK + 3]))
+contents = st.one_of(st.binary(max_size=4096), st.builds(pseudo_random, sizes, st.binary(max_size=8)))
 
 
 @settings(max_examples=25, deadline=None)
