@@ -28,6 +28,8 @@ DEFAULT_LISTEN = ("/ip4/127.0.0.1/tcp/0",)
 peers from the network, listen on /ip4/0.0.0.0/tcp/4001 (and open that port)."""
 DEFAULT_API_PORT = 7400
 MAX_API_BODY_BYTES = 64 * 1024 * 1024
+MODEL_TYPES = ("neural_network", "linear_regression", "custom")
+"""learning.model_config.MODEL_TYPES, repeated so that reading a config does not import torch."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,8 @@ class PolicyConfig:
     """Which sessions the node joins by itself and what it does when they end."""
 
     max_concurrent_sessions: int = 2
-    accepted_model_types: tuple[str, ...] = ()
-    """Model types from session specs (e.g. "mlp"); empty accepts every type."""
+    accepted_model_types: tuple[str, ...] = ("neural_network", "linear_regression")
+    """Model types of session specs this node trains. "custom" runs code the session creator names: opt in."""
     min_reward_per_round: int = 0
     """In token base units (18 decimals); the file holds tokens as a decimal string, e.g. "0.5"."""
     auto_join: bool = True
@@ -105,8 +107,8 @@ class PolicyConfig:
     def __post_init__(self) -> None:
         _check_int("policy.max_concurrent_sessions", self.max_concurrent_sessions, 0, 1000)
         for kind in self.accepted_model_types:
-            if not kind.strip():
-                raise ConfigError("policy.accepted_model_types", "holds an empty name")
+            if kind not in MODEL_TYPES:
+                raise ConfigError("policy.accepted_model_types", f"{kind!r} is not one of {', '.join(MODEL_TYPES)}")
         if self.min_reward_per_round < 0:
             raise ConfigError("policy.min_reward_per_round", "must not be negative")
 
@@ -322,7 +324,7 @@ def render_toml(config: NodeConfig) -> str:
         "",
         "[policy]",
         f"max_concurrent_sessions = {p.max_concurrent_sessions}",
-        "# Empty: accept every model type.",
+        "# Of neural_network, linear_regression, custom (custom runs code the session creator names).",
         f"accepted_model_types = {strings(p.accepted_model_types)}",
         "# In tokens (USDFC), as a decimal string.",
         f"min_reward_per_round = {s(format_tokens(p.min_reward_per_round))}",

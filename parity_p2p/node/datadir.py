@@ -23,6 +23,7 @@ from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 
 from parity_p2p.chain.errors import KeyLoadError
 from parity_p2p.chain.keys import account_from_env, account_from_keystore, write_keystore
@@ -91,7 +92,7 @@ class DataDir:
         """The keystore's Ethereum address, read without the password."""
         try:
             raw = json.loads(self.keystore_path.read_text(encoding="utf-8"))
-            return str(Account.to_checksum_address("0x" + str(raw["address"]).removeprefix("0x")))
+            return to_checksum_address("0x" + str(raw["address"]).removeprefix("0x"))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KeystoreError(f"cannot read the address in {self.keystore_path}: {exc}") from None
 

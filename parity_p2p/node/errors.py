@@ -84,9 +84,9 @@ class NodeNetworkError(NodeError):
 class NodeNotRunningError(NodeError):
     exit_code = 9
 
-    def __init__(self, data_dir: Path, reason: str) -> None:
-        super().__init__(f"no running node answers for {data_dir}: {reason} (start one with `parity-node start`)")
-        self.data_dir = data_dir
+    def __init__(self, where: Path | str, reason: str) -> None:
+        super().__init__(f"no running node answers at {where}: {reason} (start one with `parity-node start`)")
+        self.where = where
         self.reason = reason
 
 
