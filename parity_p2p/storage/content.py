@@ -23,6 +23,7 @@ from parity_p2p.storage.errors import (
     BlockHashMismatch,
     BlockNotFound,
     FetcherError,
+    InvalidCid,
     InvalidDag,
     StorageError,
 )
@@ -116,6 +117,13 @@ class ContentStore:
     def get_block(self, cid: str | Cid) -> bytes:
         """One verified local block (what the block protocol serves to peers)."""
         return self.blockstore.get(_as_cid(cid))
+
+    def find_block(self, cid: str) -> bytes | None:
+        """A verified local block or None (also for a malformed CID): the block protocol's provider hook."""
+        try:
+            return self.blockstore.get(Cid.parse(cid))
+        except (InvalidCid, BlockNotFound):
+            return None
 
     def pin(self, cid: str | Cid) -> None:
         self.pins.add(_as_cid(cid))

@@ -128,6 +128,13 @@ def test_fetcher_failures_are_typed(
         store.get(compute_cid(b"anything"))
 
 
+def test_find_block_is_the_providers_view(store: ContentStore) -> None:
+    cid = store.add(b"served to peers")
+    assert store.find_block(cid) == b"served to peers"
+    assert store.find_block(compute_cid(b"not here")) is None
+    assert store.find_block("garbage from a peer") is None
+
+
 def test_missing_block_without_fetcher(store: ContentStore, peer: ContentStore) -> None:
     with pytest.raises(BlockNotFound, match="not in the local blockstore"):
         store.get(peer.add(b"elsewhere"))
