@@ -10,6 +10,8 @@ from parity_p2p.storage.blockstore import BlockstoreStats as BlockstoreStats
 from parity_p2p.storage.blockstore import CorruptBlock as CorruptBlock
 from parity_p2p.storage.blockstore import FsBlockstore as FsBlockstore
 from parity_p2p.storage.chunker import CHUNK_SIZE as CHUNK_SIZE
+from parity_p2p.storage.content import BATCH_LIMIT as BATCH_LIMIT
+from parity_p2p.storage.content import BatchFetcher as BatchFetcher
 from parity_p2p.storage.content import ContentStore as ContentStore
 from parity_p2p.storage.content import Fetcher as Fetcher
 from parity_p2p.storage.content import GcResult as GcResult

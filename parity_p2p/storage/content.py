@@ -2,7 +2,9 @@
 
 Sync methods do blocking disk I/O; from trio use the `a`-prefixed twins, which run that I/O in a worker
 thread and can await an async fetcher. Missing blocks are asked of `fetcher(cid)` (the libp2p block
-protocol plugs in there), hashed against the CID and only then stored.
+protocol plugs in there), hashed against the CID and only then stored. On the async path an optional
+`batch_fetcher(cids)` is asked for all missing children of a node at once (64 per call) before the walk
+reaches them; whatever it does not supply falls back to `fetcher`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import hashlib
 import inspect
 import os
 import threading
-from collections.abc import Awaitable, Callable, Generator, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +30,13 @@ from parity_p2p.storage.errors import (
     StorageError,
 )
 from parity_p2p.storage.importer import import_bytes, import_stream
-from parity_p2p.storage.multiformats import Cid
+from parity_p2p.storage.multiformats import DAG_PB, Cid
 from parity_p2p.storage.pins import PinSet
 
 Fetcher = Callable[[Cid], bytes | Awaitable[bytes | None] | None]
+# Many blocks per request (the libp2p block protocol takes up to 64 CIDs); absent ones map to None or are left out.
+BatchFetcher = Callable[[list[Cid]], Mapping[Cid, bytes | None] | Awaitable[Mapping[Cid, bytes | None]]]
+BATCH_LIMIT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,19 +58,27 @@ class ContentStore:
         blockstore: FsBlockstore,
         fetcher: Fetcher | None = None,
         *,
+        batch_fetcher: BatchFetcher | None = None,
         pins: PinSet | None = None,
     ) -> None:
         self.blockstore = blockstore
         self.fetcher = fetcher
+        self.batch_fetcher = batch_fetcher
         self.pins = pins if pins is not None else PinSet(blockstore.root / "pins")
         # add() and gc() exclude each other, so gc never sweeps blocks of a root not yet pinned.
         self._gc_lock = threading.RLock()
         self.blocks_fetched = 0
 
     @classmethod
-    def open(cls, directory: str | os.PathLike[str], fetcher: Fetcher | None = None) -> ContentStore:
+    def open(
+        cls,
+        directory: str | os.PathLike[str],
+        fetcher: Fetcher | None = None,
+        *,
+        batch_fetcher: BatchFetcher | None = None,
+    ) -> ContentStore:
         """A content store whose blocks and pins live under `directory` (e.g. <data-dir>/content)."""
-        return cls(FsBlockstore(directory), fetcher)
+        return cls(FsBlockstore(directory), fetcher, batch_fetcher=batch_fetcher)
 
     # ---- sync API --------------------------------------------------------------------------------
     def add(self, data: bytes | memoryview, *, pin: bool = True) -> str:
@@ -158,18 +171,78 @@ class ContentStore:
         return await trio.to_thread.run_sync(lambda: self.add_file(path, pin=pin))
 
     async def aget(self, cid: str | Cid, *, max_size: int | None = None) -> bytes:
-        walk = walk_file(_as_cid(cid), max_size)
         pieces: list[bytes] = []
+
+        async def collect(piece: bytes) -> None:
+            pieces.append(piece)
+
+        await self._awalk(_as_cid(cid), max_size, collect)
+        return b"".join(pieces)
+
+    async def aget_to_file(
+        self, cid: str | Cid, target: str | os.PathLike[str], *, max_size: int | None = None
+    ) -> int:
+        """Like get_to_file, from trio: pieces are written as they arrive; returns the size."""
+        target = Path(target)
+        tmp = target.with_name(f".{target.name}.partial")
+        out = await trio.to_thread.run_sync(open, tmp, "wb")
+        size = 0
+
+        async def write(piece: bytes) -> None:
+            nonlocal size
+            size += await trio.to_thread.run_sync(out.write, piece)
+
+        try:
+            try:
+                await self._awalk(_as_cid(cid), max_size, write)
+            finally:
+                await trio.to_thread.run_sync(out.close)
+            await trio.to_thread.run_sync(os.replace, tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return size
+
+    async def _awalk(self, root: Cid, max_size: int | None, sink: Callable[[bytes], Awaitable[None]]) -> None:
+        walk = walk_file(root, max_size)
         try:
             request = next(walk)
             while True:
                 if isinstance(request, NeedBlock):
-                    request = walk.send(await self._aload_block(request.cid))
+                    block = await self._aload_block(request.cid)
+                    if self.batch_fetcher is not None and request.cid.codec == DAG_PB:
+                        await self._aprefetch_children(request.cid, block)
+                    request = walk.send(block)
                 else:
-                    pieces.append(request)
+                    await sink(request)
                     request = next(walk)
         except StopIteration:
-            return b"".join(pieces)
+            return
+
+    async def _aprefetch_children(self, cid: Cid, block: bytes) -> None:
+        """Ask the batch fetcher for a node's missing children, BATCH_LIMIT at a time, before the walk does."""
+        assert self.batch_fetcher is not None
+        try:
+            children = child_cids(cid, block)
+        except InvalidDag:
+            return  # the walk reports it with context
+        missing = [c for c in children if not await trio.to_thread.run_sync(self.blockstore.has, c)]
+        for start in range(0, len(missing), BATCH_LIMIT):
+            wanted = missing[start : start + BATCH_LIMIT]
+            try:
+                replies = self.batch_fetcher(wanted)
+                if inspect.isawaitable(replies):
+                    replies = await replies
+            except StorageError:
+                raise
+            except Exception as exc:
+                raise FetcherError(str(wanted[0]), f"batch of {len(wanted)}: {type(exc).__name__}: {exc}") from exc
+            for child in wanted:
+                fetched = replies.get(child)
+                if fetched is None:
+                    continue  # left to the single-block fetcher when the walk gets there
+                verified = self._check_fetched(child, fetched)
+                await trio.to_thread.run_sync(self.blockstore.put, child, verified)
+                self.blocks_fetched += 1
 
     async def ahas(self, cid: str | Cid) -> bool:
         return await trio.to_thread.run_sync(self.has, cid)

@@ -226,3 +226,55 @@ async def test_trio_api_with_a_blocking_fetcher(store: ContentStore, peer: Conte
     cid = await peer.aadd_file(source)
     store.fetcher = CountingFetcher(peer)
     assert await store.aget(cid) == source.read_bytes()
+
+
+class BatchPeer:
+    """A peer answering many CIDs per request, like the libp2p block protocol; may withhold or forge some."""
+
+    def __init__(self, peer: ContentStore, withhold: int = 0, forge: bool = False) -> None:
+        self.peer = peer
+        self.withhold = withhold
+        self.forge = forge
+        self.requests: list[int] = []
+
+    async def __call__(self, cids: list[Cid]) -> dict[Cid, bytes | None]:
+        self.requests.append(len(cids))
+        await trio.sleep(0)
+        answer: dict[Cid, bytes | None] = {cid: self.peer.find_block(str(cid)) for cid in cids}
+        for cid in cids[: self.withhold]:
+            answer[cid] = None
+        if self.forge:
+            answer[cids[-1]] = b"forged"
+        return answer
+
+
+async def test_batch_fetcher_gets_a_nodes_children_64_at_a_time(store: ContentStore, peer: ContentStore) -> None:
+    data = pseudo_random(100 * 256 * 1024 + 1)  # a root over 101 leaves
+    cid = await peer.aadd(data)
+    single = CountingFetcher(peer)
+    batch = BatchPeer(peer, withhold=2)
+    store.fetcher, store.batch_fetcher = single, batch
+    assert await store.aget(cid) == data
+    assert batch.requests == [64, 37]
+    assert len(single.asked) == 1 + 2 * 2  # the root, then the 2 blocks withheld from each batch
+    assert store.blocks_fetched == 102
+
+
+async def test_forged_block_in_a_batch_is_refused(store: ContentStore, peer: ContentStore) -> None:
+    cid = await peer.aadd(pseudo_random(3 * 256 * 1024))
+    store.fetcher, store.batch_fetcher = CountingFetcher(peer), BatchPeer(peer, forge=True)
+    with pytest.raises(BlockHashMismatch, match="from fetcher"):
+        await store.aget(cid)
+
+
+async def test_aget_to_file(store: ContentStore, peer: ContentStore, tmp_path: Path) -> None:
+    data = pseudo_random(700_000)
+    cid = await peer.aadd(data)
+    store.fetcher = CountingFetcher(peer)
+    target = tmp_path / "out.bin"
+    assert await store.aget_to_file(cid, target) == len(data)
+    assert target.read_bytes() == data
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    with pytest.raises(ContentTooLarge):
+        await store.aget_to_file(cid, tmp_path / "small.bin", max_size=10)
+    assert not (tmp_path / "small.bin").exists()
