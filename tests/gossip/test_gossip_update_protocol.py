@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 import trio
 from gossip_helpers import wait_until
+from hypothesis import given
+from hypothesis import strategies as st
 
-from parity_p2p.gossip.errors import StreamProtocolError, UpdateRejected
+from parity_p2p.gossip.errors import BadFrame, StreamProtocolError, UpdateRejected
 from parity_p2p.gossip.host import HostConfig, P2PHost, serve
 from parity_p2p.gossip.streams import StreamLimits
 from parity_p2p.gossip.update_protocol import (
@@ -108,3 +110,20 @@ async def test_slow_sender_times_out_on_the_receiver(tmp_path: Path, behaviour: 
             )
             await stream.aclose()
     assert sink.stored == []
+
+
+_VALUES = st.one_of(st.integers(), st.text(max_size=140), st.none(), st.booleans(), st.floats())
+
+
+@given(
+    st.one_of(
+        st.dictionaries(st.text(max_size=8), _VALUES),
+        st.fixed_dictionaries({key: _VALUES for key in ("session", "round", "cid", "size")}),
+    )
+)
+def test_header_parsing_of_arbitrary_json_raises_only_bad_frame(raw: dict[str, object]) -> None:
+    try:
+        offer = UpdateOffer.from_json(raw)
+    except BadFrame:
+        return
+    assert offer.size >= 0 and offer.cid.isascii()
