@@ -236,6 +236,9 @@ class ContentStore:
                 raise
             except Exception as exc:
                 raise FetcherError(str(wanted[0]), f"batch of {len(wanted)}: {type(exc).__name__}: {exc}") from exc
+            if not isinstance(replies, Mapping):
+                kind = type(replies).__name__
+                raise FetcherError(str(wanted[0]), f"the batch fetcher returned {kind}, not a mapping")
             for child in wanted:
                 fetched = replies.get(child)
                 if fetched is None:
