@@ -34,6 +34,24 @@ def store(tmp_path: Path) -> ContentStore:
     return ContentStore(FsBlockstore(tmp_path / "content"))
 
 
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB tmpfs, so the kernel itself answers ENOSPC."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (the quota test covers StorageFull without one)")
+    mount_point = tmp_path / "tmpfs"
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
 # ---- a real js-ipfs daemon (optional: 300 MB of npm, so never part of the repo) ------------------------
 JSIPFS_ENV = "PARITY_JSIPFS_BIN"
 JSIPFS_DEFAULT = Path("/tmp/jsipfs/node_modules/.bin/jsipfs")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -115,24 +112,6 @@ def test_quota_raises_storage_full_and_stores_nothing(tmp_path: Path) -> None:
     assert caught.value.needed_bytes == 1000
     assert not store.has(cid)
     assert store.stats().bytes == 2000
-
-
-@pytest.fixture
-def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A real 1 MiB tmpfs, so the kernel itself answers ENOSPC."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (the quota test covers StorageFull without one)")
-    mount_point = tmp_path / "tmpfs"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=True)
 
 
 def test_full_disk_raises_storage_full_and_leaves_no_partial_block(tiny_tmpfs: Path) -> None:

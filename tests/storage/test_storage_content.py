@@ -21,6 +21,7 @@ from parity_p2p.storage import (
     FetcherError,
     FsBlockstore,
     InvalidDag,
+    StorageFull,
     compute_cid,
 )
 from parity_p2p.storage.dagpb import encode_file_node
@@ -278,3 +279,23 @@ async def test_aget_to_file(store: ContentStore, peer: ContentStore, tmp_path: P
     with pytest.raises(ContentTooLarge):
         await store.aget_to_file(cid, tmp_path / "small.bin", max_size=10)
     assert not (tmp_path / "small.bin").exists()
+
+
+async def test_a_batch_fetcher_must_return_a_mapping(store: ContentStore, peer: ContentStore) -> None:
+    cid = await peer.aadd(pseudo_random(3 * 256 * 1024))
+    store.fetcher = CountingFetcher(peer)
+    store.batch_fetcher = lambda cids: [peer.find_block(str(c)) for c in cids]  # type: ignore[assignment,return-value]
+    with pytest.raises(FetcherError, match="returned list, not a mapping"):
+        await store.aget(cid)
+
+
+def test_add_on_a_full_disk_pins_nothing_and_gc_reclaims(tiny_tmpfs: Path) -> None:
+    store = ContentStore(FsBlockstore(tiny_tmpfs / "content"))
+    with pytest.raises(StorageFull):
+        store.add(pseudo_random(2 * MiB))  # 1 MiB of tmpfs
+    assert store.pinned() == []
+    leftover = store.blockstore.stats().blocks
+    assert leftover > 0  # the leaves that fitted before the disk filled
+    assert store.gc().removed_blocks == leftover
+    assert store.blockstore.stats().blocks == 0
+    assert store.add(b"small things still fit") == compute_cid(b"small things still fit")
