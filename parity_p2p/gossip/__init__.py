@@ -31,6 +31,7 @@ from .errors import FrameTooLarge as FrameTooLarge
 from .errors import GossipError as GossipError
 from .errors import HostConfigError as HostConfigError
 from .errors import KeyFileError as KeyFileError
+from .errors import MeshTimeout as MeshTimeout
 from .errors import PublishError as PublishError
 from .errors import SchemaError as SchemaError
 from .errors import StreamClosedEarly as StreamClosedEarly

@@ -126,3 +126,14 @@ class SchemaError(GossipError):
         super().__init__(f"kind {kind!r}: {reason}")
         self.kind = kind
         self.reason = reason
+
+
+class MeshTimeout(GossipError):
+    """The gossipsub mesh of a topic did not reach the wanted size in time."""
+
+    def __init__(self, topic: str, wanted: int, have: int, seconds: float) -> None:
+        super().__init__(f"mesh of {topic} has {have} of {wanted} peers after {seconds:g} s")
+        self.topic = topic
+        self.wanted = wanted
+        self.have = have
+        self.seconds = seconds

@@ -20,7 +20,7 @@ from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
 from .envelope import Envelope, decode_envelope, sign_envelope
-from .errors import EnvelopeError, GossipError, PublishError
+from .errors import EnvelopeError, GossipError, MeshTimeout, PublishError
 from .host import P2PHost
 from .topics import parse_topic
 from .validator import EnvelopeValidator, MessageDropped
@@ -99,7 +99,8 @@ class Gossip:
         return envelope
 
     async def publish_envelope(self, envelope: Envelope) -> None:
-        """Publish an already signed envelope (e.g. re-gossip of evidence). Our own validator checks it first."""
+        """Publish an already signed envelope. Our own validator checks it first, replay cache included: an
+        envelope this node has already seen (its own or received) is refused as a replay."""
         try:
             data = envelope.encode()
         except EnvelopeError as exc:
@@ -147,6 +148,16 @@ class Gossip:
                 with trio.move_on_after(2.0) as cleanup:
                     cleanup.shield = True
                     await self._pubsub.unsubscribe(topic)
+
+    async def wait_for_mesh(self, topic: str, min_peers: int = 1, timeout_s: float = 10.0) -> list[str]:
+        """Wait until our mesh for `topic` has `min_peers` peers and return them. Messages published while the
+        mesh is empty reach others only later through IHAVE gossip (py-libp2p has no flood-publish), so round
+        messages should wait for a mesh. MeshTimeout if it does not form in time."""
+        with trio.move_on_after(timeout_s):
+            while len(peers := self.host.mesh_peers(topic)) < min_peers:
+                await trio.sleep(0.05)
+            return peers
+        raise MeshTimeout(topic, min_peers, len(self.host.mesh_peers(topic)), timeout_s)
 
     def subscribed_topics(self) -> list[str]:
         return sorted(self._topics)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import pytest
 import trio
 from gossip_helpers import ChainView, start_networks, wait_until
 
+from parity_p2p.gossip.errors import MeshTimeout
 from parity_p2p.gossip.pubsub import GossipMessage
 from parity_p2p.gossip.topics import session_topic
 
@@ -28,8 +30,10 @@ async def test_two_hosts_deliver_a_signed_session_message(tmp_path: Path) -> Non
             a.gossip.subscribe(topic) as inbox_a,
             b.gossip.subscribe(topic),
         ):
-            await wait_until(lambda: a.host.mesh_peers(topic) == [b.host.peer_id], what="mesh a-b")
-            await wait_until(lambda: b.host.mesh_peers(topic) == [a.host.peer_id], what="mesh b-a")
+            assert await a.gossip.wait_for_mesh(topic) == [b.host.peer_id]
+            assert await b.gossip.wait_for_mesh(topic) == [a.host.peer_id]
+            with pytest.raises(MeshTimeout, match="has 1 of 2 peers"):
+                await a.gossip.wait_for_mesh(topic, min_peers=2, timeout_s=0.3)
             sent = await b.gossip.publish(topic, "note", {"text": "hello"}, round=3)
             (got,) = await _receive(inbox_a, 1)
     assert got.envelope == sent
