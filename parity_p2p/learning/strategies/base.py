@@ -55,13 +55,36 @@ class AggregateResult:
 
 
 def apply_delta(global_state: State, delta: State, scale: float = 1.0) -> State:
-    """global + scale * delta, keeping each tensor's dtype."""
+    """global + scale * delta, keeping each tensor's dtype; neither input is modified."""
+    _check_keys(global_state, delta)
+    result: State = {}
+    for name, tensor in global_state.items():
+        # One fresh float32 copy updated in place: no temporaries of the model's size.
+        updated = tensor.to(torch.float32, copy=True).add_(delta[name].to(torch.float32), alpha=scale)
+        result[name] = updated.to(tensor.dtype)
+    return result
+
+
+def add_global_into(delta: State, global_state: State) -> State:
+    """global + delta written into `delta`'s float32 buffers, which the caller owns and gives up.
+
+    Aggregators own their accumulator, so reusing it for the result saves allocating (and page-faulting)
+    another model-sized state every round.
+    """
+    _check_keys(global_state, delta)
+    result: State = {}
+    for name, tensor in global_state.items():
+        buffer = delta[name]
+        if buffer.dtype == torch.float32 and tensor.dtype == torch.float32:
+            result[name] = buffer.add_(tensor)
+        else:
+            result[name] = (buffer.to(torch.float32) + tensor.to(torch.float32)).to(tensor.dtype)
+    return result
+
+
+def _check_keys(global_state: State, delta: State) -> None:
     if global_state.keys() != delta.keys():
         raise StrategyError("apply", f"delta tensors {sorted(delta)} do not match the model {sorted(global_state)}")
-    return {
-        name: (tensor.to(torch.float32) + scale * delta[name].to(torch.float32)).to(tensor.dtype)
-        for name, tensor in global_state.items()
-    }
 
 
 class Strategy(ABC):
@@ -109,5 +132,6 @@ __all__ = [
     "State",
     "Strategy",
     "StrategyError",
+    "add_global_into",
     "apply_delta",
 ]

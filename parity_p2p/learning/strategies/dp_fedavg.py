@@ -9,7 +9,7 @@ import torch
 
 from parity_p2p.learning.privacy import DpConfig, clip_update
 from parity_p2p.learning.strategies.aggregate import State, weighted_average
-from parity_p2p.learning.strategies.base import AggregateResult, ClientUpdate, Counted, Strategy, apply_delta
+from parity_p2p.learning.strategies.base import AggregateResult, ClientUpdate, Counted, Strategy, add_global_into
 
 
 def _round_generator(seed: int, round_number: int) -> torch.Generator:
@@ -50,7 +50,7 @@ class DpFedAvg(Strategy):
         for name in sorted(mean):
             mean[name].add_(torch.randn(mean[name].shape, generator=generator) * std)
         return AggregateResult(
-            state=apply_delta(global_state, mean),
+            state=add_global_into(mean, global_state),
             num_updates=count,
             total_examples=counted.total_examples,
             included=tuple(range(count)),

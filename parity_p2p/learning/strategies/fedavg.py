@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from parity_p2p.learning.strategies.aggregate import State, weighted_average
-from parity_p2p.learning.strategies.base import AggregateResult, ClientUpdate, Counted, Strategy, apply_delta
+from parity_p2p.learning.strategies.base import AggregateResult, ClientUpdate, Counted, Strategy, add_global_into
 
 
 class FedAvg(Strategy):
@@ -20,7 +20,7 @@ class FedAvg(Strategy):
         except ValueError as error:
             raise self._fail(error) from None
         return AggregateResult(
-            state=apply_delta(global_state, mean),
+            state=add_global_into(mean, global_state),
             num_updates=count,
             total_examples=counted.total_examples,
             included=tuple(range(count)),

@@ -11,7 +11,7 @@ from parity_p2p.learning.strategies.base import (
     ClientUpdate,
     Strategy,
     StrategyError,
-    apply_delta,
+    add_global_into,
 )
 
 
@@ -25,7 +25,7 @@ class _Collecting(Strategy):
         except ValueError as error:
             raise self._fail(error) from None
         return AggregateResult(
-            state=apply_delta(global_state, delta),
+            state=add_global_into(delta, global_state),
             num_updates=len(held),
             total_examples=sum(held[i].num_examples for i in included),
             included=tuple(included),
