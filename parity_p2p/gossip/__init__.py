@@ -34,6 +34,7 @@ from .errors import KeyFileError as KeyFileError
 from .errors import MeshTimeout as MeshTimeout
 from .errors import PublishError as PublishError
 from .errors import SchemaError as SchemaError
+from .errors import ServiceStopped as ServiceStopped
 from .errors import StreamClosedEarly as StreamClosedEarly
 from .errors import StreamOpenError as StreamOpenError
 from .errors import StreamProtocolError as StreamProtocolError

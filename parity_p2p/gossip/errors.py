@@ -137,3 +137,11 @@ class MeshTimeout(GossipError):
         self.wanted = wanted
         self.have = have
         self.seconds = seconds
+
+
+class ServiceStopped(GossipError):
+    """A py-libp2p service of the host (pubsub, gossipsub) stopped on its own; the host cannot go on."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"the libp2p {service} service stopped unexpectedly (its error is in the libp2p log)")
+        self.service = service

@@ -6,6 +6,7 @@ Nothing outside parity_p2p.gossip sees a libp2p type: peer ids and multiaddrs ar
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +28,9 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
+from libp2p.tools.anyio_service.api import ManagerAPI
 
-from .errors import DialError, HostConfigError, StreamOpenError
+from .errors import DialError, HostConfigError, ServiceStopped, StreamOpenError
 from .guarded_pubsub import GuardedPubsub
 from .keyfile import load_or_create_key_file
 from .metrics import GossipMetrics
@@ -238,11 +240,18 @@ async def serve(
     pubsub = GuardedPubsub(host, gossipsub, strict_signing=True)
     pubsub.attach_metrics(metrics)
     try:
-        async with host.run(listen_addrs=listen), background_trio_service(pubsub), background_trio_service(gossipsub):
+        async with (
+            host.run(listen_addrs=listen),
+            background_trio_service(pubsub) as pubsub_manager,
+            background_trio_service(gossipsub) as router_manager,
+        ):
             await pubsub.wait_until_ready()
             task_status.started(P2PHost(host, pubsub, gossipsub, config, metrics))
             try:
-                await trio.sleep_forever()
+                # py-libp2p's service manager logs a crashed service and stops it, but nothing reaches us: a
+                # host without pubsub would keep running deaf. Watch both and fail loudly instead.
+                stopped = await _first_to_finish({"pubsub": pubsub_manager, "gossipsub": router_manager})
+                raise ServiceStopped(stopped)
             finally:
                 # Close connections before the services are cancelled: cancellation alone left sockets of
                 # connections to be collected later (ResourceWarning). Shielded but bounded.
@@ -250,12 +259,27 @@ async def serve(
                     cleanup.shield = True
                     await _close_all_connections(host)
     except* RuntimeError as group:
-        # py-libp2p's pubsub read loops sometimes try to spawn a task into its nursery while shutting down
-        # (TOOLCHAIN). Only that exact error is swallowed; any other RuntimeError propagates.
-        rest = group.split(_is_closed_nursery_error)[1]
-        if rest is not None:
-            raise rest from None
-        logger.debug("ignored py-libp2p shutdown race: %s", group)
+        # py-libp2p's pubsub read loops sometimes spawn a task into its closing nursery during shutdown
+        # (TOOLCHAIN). Only that exact error, and only while we shut down, is swallowed.
+        # "While we shut down" = an enclosing scope is cancelling us: trio then reports a deadline of -inf.
+        matched, rest = group.split(_is_closed_nursery_error)
+        if rest is not None or trio.current_effective_deadline() != -math.inf:
+            raise
+        logger.debug("ignored py-libp2p shutdown race: %s", matched)
+
+
+async def _first_to_finish(managers: dict[str, ManagerAPI]) -> str:
+    finished: list[str] = []
+    async with trio.open_nursery() as nursery:
+        for name, manager in managers.items():
+
+            async def watch(name: str = name, manager: ManagerAPI = manager) -> None:
+                await manager.wait_finished()
+                finished.append(name)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch)
+    return finished[0]
 
 
 async def _close_all_connections(host: IHost) -> None:

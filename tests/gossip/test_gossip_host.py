@@ -13,8 +13,10 @@ from parity_p2p.gossip.errors import (
     FrameTooLarge,
     HostConfigError,
     KeyFileError,
+    ServiceStopped,
     StreamClosedEarly,
 )
+from parity_p2p.gossip.guarded_pubsub import GuardedPubsub
 from parity_p2p.gossip.host import GossipSettings, HostConfig, P2PHost, serve
 from parity_p2p.gossip.keyfile import create_key_file, load_key_file, load_or_create_key_file
 
@@ -117,3 +119,43 @@ async def test_framed_stream_caps_and_eof(tmp_path: Path) -> None:
     assert results[0] == b"0123456789"
     assert isinstance(results[1], FrameTooLarge) and (results[1].size, results[1].limit) == (11, 10)
     assert isinstance(results[2], StreamClosedEarly) and (results[2].expected, results[2].received) == (8, 3)
+
+
+async def test_a_crashed_pubsub_service_stops_the_host_loudly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def crash_while_running(self: GuardedPubsub) -> None:
+        self.manager.run_daemon_task(self.handle_peer_queue)
+        self.manager.run_daemon_task(self.handle_dead_peer_queue)
+        await trio.sleep(0.2)
+        raise RuntimeError("some bug inside py-libp2p")
+
+    monkeypatch.setattr(GuardedPubsub, "run", crash_while_running)
+    with pytest.raises(BaseExceptionGroup) as info, trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(serve, HostConfig(key_path=tmp_path / "b"))
+            await trio.sleep_forever()
+    # Loud either way: our watcher's ServiceStopped, or py-libp2p's own error if its manager re-raises first.
+    assert info.group_contains(ServiceStopped, depth=None) or info.group_contains(
+        RuntimeError, match="some bug inside py-libp2p", depth=None
+    )
+
+
+async def test_closed_nursery_error_outside_shutdown_is_not_swallowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def crash_with_the_shutdown_message(self: GuardedPubsub) -> None:
+        self.manager.run_daemon_task(self.handle_peer_queue)
+        self.manager.run_daemon_task(self.handle_dead_peer_queue)
+        await trio.sleep(0.2)
+        raise RuntimeError("Nursery is closed to new arrivals")
+
+    monkeypatch.setattr(GuardedPubsub, "run", crash_with_the_shutdown_message)
+    with pytest.raises(BaseExceptionGroup) as info, trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(serve, HostConfig(key_path=tmp_path / "c"))
+            await trio.sleep_forever()
+    # Not mistaken for the shutdown race (which serve tolerates): the error surfaces.
+    assert info.group_contains(ServiceStopped, depth=None) or info.group_contains(
+        RuntimeError, match="Nursery is closed to new arrivals", depth=None
+    )
