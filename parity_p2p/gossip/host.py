@@ -237,8 +237,7 @@ async def serve(
         max_messages_per_topic_per_second=g.max_messages_per_topic_per_second,
         eclipse_protection_enabled=g.eclipse_protection,
     )
-    pubsub = GuardedPubsub(host, gossipsub, strict_signing=True)
-    pubsub.attach_metrics(metrics)
+    pubsub = GuardedPubsub(host, gossipsub, metrics=metrics, strict_signing=True)
     try:
         async with (
             host.run(listen_addrs=listen),
