@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_PRESENCE_ADDRS = 8
+MAX_PARALLEL_DIALS = 4
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class Discovery:
         self.bootstrap = bootstrap
         self.settings = settings
         self._known: OrderedDict[str, KnownPeer] = OrderedDict()
+        self._dialing: set[str] = set()
+        # Dials run beside the receive loop (a dead address costs up to the dial timeout), a few at a time.
+        self._dial_slots = trio.CapacityLimiter(MAX_PARALLEL_DIALS)
 
     def known_peers(self) -> list[KnownPeer]:
         return list(self._known.values())
@@ -63,7 +67,7 @@ class Discovery:
             task_status.started(self)
             async for message in messages:
                 if message.envelope.kind == PRESENCE.kind:
-                    await self._on_presence(message)
+                    self._on_presence(message, nursery)
 
     async def _keep_bootstrapped(self) -> None:
         while True:
@@ -75,7 +79,7 @@ class Discovery:
     async def _announce(self) -> None:
         sent = 0
         while True:
-            payload = {"peer_id": self.host.peer_id, "addrs": self.host.listen_addrs()[:MAX_PRESENCE_ADDRS]}
+            payload = {"peer_id": self.host.peer_id, "addrs": self.host.advertised_addrs()[:MAX_PRESENCE_ADDRS]}
             try:
                 await self.gossip.publish(NETWORK_TOPIC, PRESENCE.kind, payload, version=PRESENCE.version)
                 sent += 1
@@ -84,7 +88,7 @@ class Discovery:
             fast = sent < self.settings.fast_announcements
             await trio.sleep(1.0 if fast else self.settings.announce_interval_s)
 
-    async def _on_presence(self, message: GossipMessage) -> None:
+    def _on_presence(self, message: GossipMessage, nursery: trio.Nursery) -> None:
         payload = message.envelope.payload
         peer_id: str = payload["peer_id"]
         if peer_id != message.origin_peer:
@@ -96,12 +100,22 @@ class Discovery:
         self._known.move_to_end(peer_id)
         while len(self._known) > self.settings.max_known_peers:
             self._known.popitem(last=False)
-        if self.host.is_connected(peer_id) or len(self.host.connected_peers()) >= self.host.config.target_peers:
+        if peer_id in self._dialing or self.host.is_connected(peer_id):
             return
-        for addr in addrs:
-            if await self._dial(addr):
-                self.gossip.metrics.count("discovery.connected_via_presence")
-                return
+        if len(self.host.connected_peers()) + len(self._dialing) >= self.host.config.target_peers:
+            return
+        self._dialing.add(peer_id)
+        nursery.start_soon(self._dial_any, peer_id, addrs)
+
+    async def _dial_any(self, peer_id: str, addrs: tuple[str, ...]) -> None:
+        try:
+            async with self._dial_slots:
+                for addr in addrs:
+                    if await self._dial(addr):
+                        self.gossip.metrics.count("discovery.connected_via_presence")
+                        return
+        finally:
+            self._dialing.discard(peer_id)
 
     async def _dial(self, addr: str) -> bool:
         try:

@@ -30,6 +30,7 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 from libp2p.tools.anyio_service.api import ManagerAPI
 
+from .addresses import advertised_addrs
 from .errors import DialError, HostConfigError, ServiceStopped, StreamOpenError
 from .guarded_pubsub import GuardedPubsub
 from .keyfile import load_or_create_key_file
@@ -86,6 +87,9 @@ class HostConfig:
     listen_addrs: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
     bootstrap: tuple[str, ...] = ()
     """Full multiaddrs with /p2p/<peer id>."""
+    announce_addrs: tuple[str, ...] = ()
+    """What presence records tell others to dial (e.g. a public address); empty: the listen addresses, with
+    0.0.0.0 expanded to this machine's primary IPv4 and 127.0.0.1."""
     max_connections: int = 64
     target_peers: int = 8
     """Discovery dials new peers while connected to fewer than this (must be >= gossip degree_low)."""
@@ -94,7 +98,7 @@ class HostConfig:
     dial_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
-        for addr in (*self.listen_addrs, *self.bootstrap):
+        for addr in (*self.listen_addrs, *self.bootstrap, *self.announce_addrs):
             _parse_multiaddr(addr)
         for addr in self.bootstrap:
             if "/p2p/" not in addr:
@@ -121,6 +125,10 @@ class P2PHost:
     def listen_addrs(self) -> list[str]:
         """Dialable addresses including /p2p/<our id>."""
         return [str(addr) for addr in self._host.get_addrs()]
+
+    def advertised_addrs(self) -> list[str]:
+        """The addresses peers should dial us at (presence records); never 0.0.0.0."""
+        return advertised_addrs(self.listen_addrs(), self.config.announce_addrs, self.peer_id)
 
     def connected_peers(self) -> list[str]:
         return sorted(peer.to_base58() for peer in self._host.get_connected_peers())
@@ -212,8 +220,9 @@ async def serve(
         sec_opt={NOISE_PROTOCOL_ID: NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)},
         muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
         listen_addrs=listen,
-        # The swarm enforces max_connections on inbound and outbound connections. min/low 0: py-libp2p's own
-        # auto-connector stays idle (its inbound cap is max - min) and discovery alone decides whom to dial.
+        # The swarm enforces max_connections on inbound and outbound connections; min_connections 0 so its
+        # inbound cap (max - min) is max. high_watermark = max: nothing is pruned below the hard cap (a leader
+        # receiving many pushes must keep those connections).
         connection_config=ConnectionConfig(
             max_connections=config.max_connections,
             min_connections=0,
@@ -245,6 +254,10 @@ async def serve(
             background_trio_service(gossipsub) as router_manager,
         ):
             await pubsub.wait_until_ready()
+            # The swarm's auto-connector dials every peer its peerstore learns of (identify, signed records in
+            # pubsub RPCs) up to the midpoint of its watermarks, whatever our target. Discovery alone decides
+            # whom to dial (target_peers), so it is stopped; the swarm still enforces max_connections.
+            await host.get_network().auto_connector.stop()  # type: ignore[attr-defined]
             task_status.started(P2PHost(host, pubsub, gossipsub, config, metrics))
             try:
                 # py-libp2p's service manager logs a crashed service and stops it, but nothing reaches us: a

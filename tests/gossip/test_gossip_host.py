@@ -159,3 +159,23 @@ async def test_closed_nursery_error_outside_shutdown_is_not_swallowed(
     assert info.group_contains(ServiceStopped, depth=None) or info.group_contains(
         RuntimeError, match="Nursery is closed to new arrivals", depth=None
     )
+
+
+async def test_unspecified_listen_address_is_never_advertised(tmp_path: Path) -> None:
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            wildcard: P2PHost = await nursery.start(
+                serve, HostConfig(key_path=tmp_path / "w", listen_addrs=("/ip4/0.0.0.0/tcp/0",))
+            )
+            announced: P2PHost = await nursery.start(
+                serve, HostConfig(key_path=tmp_path / "a", announce_addrs=("/ip4/203.0.113.7/tcp/4001",))
+            )
+            port = wildcard.listen_addrs()[0].split("/")[4]
+            advertised = wildcard.advertised_addrs()
+            assert f"/ip4/127.0.0.1/tcp/{port}/p2p/{wildcard.peer_id}" in advertised
+            assert not any("0.0.0.0" in addr for addr in advertised)
+            # Reachable through what it advertises:
+            peer = await announced.connect(f"/ip4/127.0.0.1/tcp/{port}/p2p/{wildcard.peer_id}")
+            assert peer == wildcard.peer_id
+            assert announced.advertised_addrs() == [f"/ip4/203.0.113.7/tcp/4001/p2p/{announced.peer_id}"]
+            nursery.cancel_scope.cancel()
