@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -155,13 +157,9 @@ def privacy_table(rounds: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _rss_peak_reset() -> bool:
-    # Writing 5 to clear_refs resets VmHWM (Linux >= 4.0), so each measurement gets its own peak.
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
+def _rss_peak_reset() -> None:
+    # Writing 5 to clear_refs resets VmHWM (Linux >= 4.0), so the peak covers only the measured work.
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 def _status_kib(field: str) -> int:
@@ -182,62 +180,56 @@ class Throughput:
     memcpy_peak_extra_mb: float
 
 
-def _measure(work: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Best wall time of `repeats` runs and the peak RSS above the starting RSS (MB) seen during them."""
+def _stream(pool: list[dict[str, torch.Tensor]], count: int) -> Iterator[ClientUpdate]:
+    for i in range(count):
+        yield ClientUpdate(delta=pool[i % len(pool)], num_examples=10 + i, local_steps=1, norm_factor=1.0)
+
+
+def _measure_in_child(size_mb: int, count: int, mode: str) -> tuple[float, float]:
+    """Runs in a fresh process, so memory freed by earlier work cannot hide this work's peak.
+
+    Returns the best time of two runs and the peak RSS above the RSS before them, in MB.
+    """
+    torch.set_num_threads(1)
+    generator = torch.Generator().manual_seed(0)
+    numel = size_mb * MB // 4
+    # Four tensors per update, like a small MLP's weight/bias pairs, in float32.
+    shapes = {"layer0.weight": numel // 2, "layer0.bias": numel // 4, "layer1.weight": numel // 8}
+    shapes["layer1.bias"] = numel - sum(shapes.values())
+    global_state = {name: torch.zeros(n) for name, n in shapes.items()}
+    # Distinct updates reused cyclically: the stream is as long as we like while memory holds only the pool,
+    # so the figure is aggregation, not random-number generation. At least 400 MB of them, so reads come
+    # from memory and not from the CPU cache.
+    distinct = min(count, max(4, math.ceil(400 / size_mb)))
+    pool = [{name: torch.randn(n, generator=generator) for name, n in shapes.items()} for _ in range(distinct)]
+    # Touched up front: the copy's destination is the baseline's only buffer, and it exists before timing.
+    destination = {name: torch.empty(n).fill_(0.0) for name, n in shapes.items()}
+    _rss_peak_reset()
+    before = _status_kib("VmRSS")
     best = math.inf
-    peak_extra = 0.0
-    for _ in range(repeats):
-        _rss_peak_reset()
-        before = _status_kib("VmRSS")
+    for _ in range(2):
         started = time.perf_counter()
-        work()
+        if mode == "fedavg":
+            result = FedAvg().aggregate(1, global_state, _stream(pool, count))
+            del result
+        else:
+            for i in range(count):
+                for name, tensor in pool[i % len(pool)].items():
+                    destination[name].copy_(tensor)
         best = min(best, time.perf_counter() - started)
-        peak_extra = max(peak_extra, (_status_kib("VmHWM") - before) * 1024 / MB)
-    return best, peak_extra
-
-
-@dataclass
-class _Workload:
-    global_state: dict[str, torch.Tensor]
-    pool: list[dict[str, torch.Tensor]]
-    destination: dict[str, torch.Tensor]
-    count: int
-
-    def stream(self) -> Iterator[ClientUpdate]:
-        for i in range(self.count):
-            delta = self.pool[i % len(self.pool)]
-            yield ClientUpdate(delta=delta, num_examples=10 + i, local_steps=1, norm_factor=1.0)
-
-    def aggregate(self) -> object:
-        return FedAvg().aggregate(1, self.global_state, self.stream())
-
-    def copy(self) -> None:
-        # The baseline: the same bytes read once and written once.
-        for i in range(self.count):
-            for name, tensor in self.pool[i % len(self.pool)].items():
-                self.destination[name].copy_(tensor)
+    return best, (_status_kib("VmHWM") - before) * 1024 / MB
 
 
 def throughput(sizes_mb: tuple[int, ...], counts: tuple[int, ...]) -> list[Throughput]:
     results = []
-    generator = torch.Generator().manual_seed(0)
+    context = multiprocessing.get_context("spawn")
     for size_mb in sizes_mb:
-        numel = size_mb * MB // 4
-        # Four tensors per update, like a small MLP's weight/bias pairs, in float32.
-        shapes = {"layer0.weight": numel // 2, "layer0.bias": numel // 4, "layer1.weight": numel // 8}
-        shapes["layer1.bias"] = numel - sum(shapes.values())
-        global_state = {name: torch.zeros(n) for name, n in shapes.items()}
-        # A pool of distinct updates reused cyclically: the stream is as long as we like while memory holds
-        # only the pool, so the figure is aggregation, not random-number generation.
-        # At least 400 MB of distinct updates, so reads come from memory, not from the CPU cache.
-        distinct = max(4, math.ceil(400 / size_mb))
-        pool = [{name: torch.randn(n, generator=generator) for name, n in shapes.items()} for _ in range(distinct)]
-        destination = {name: torch.empty(n) for name, n in shapes.items()}
         for count in counts:
-            work = _Workload(global_state, pool, destination, count)
-            repeats = 2 if size_mb * count <= 1600 else 1
-            fedavg_seconds, fedavg_extra = _measure(work.aggregate, repeats)
-            copy_seconds, copy_extra = _measure(work.copy, repeats)
+            measured = {}
+            for mode in ("fedavg", "copy"):
+                with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                    measured[mode] = pool.submit(_measure_in_child, size_mb, count, mode).result()
+            (fedavg_seconds, fedavg_extra), (copy_seconds, copy_extra) = measured["fedavg"], measured["copy"]
             total_gb = size_mb * count / 1000
             result = Throughput(
                 update_mb=size_mb,
@@ -254,7 +246,6 @@ def throughput(sizes_mb: tuple[int, ...], counts: tuple[int, ...]) -> list[Throu
                 flush=True,
             )
             results.append(result)
-        del pool, destination, global_state
     return results
 
 

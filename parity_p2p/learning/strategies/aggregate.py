@@ -26,8 +26,9 @@ class EmptyAggregation(ValueError):
     """Raised by the pure functions when there is nothing to aggregate; strategies translate it."""
 
 
-def _new_accumulator(template: State) -> State:
-    return {name: torch.zeros(t.shape, dtype=_ACCUMULATOR_DTYPE) for name, t in template.items()}
+def _new_accumulator(first: State, weight: float) -> State:
+    # Starting from weight * first update saves a zero-fill pass over the model.
+    return {name: t.to(_ACCUMULATOR_DTYPE, copy=True).mul_(weight) for name, t in first.items()}
 
 
 def _check_same_layout(reference: State, other: State) -> None:
@@ -52,12 +53,12 @@ def weighted_average(weighted_deltas: Iterable[tuple[State, float]]) -> tuple[St
         if weight < 0:
             raise ValueError(f"negative aggregation weight {weight}")
         if accumulator is None:
-            accumulator = _new_accumulator(delta)
+            accumulator = _new_accumulator(delta, weight)
         else:
             _check_same_layout(accumulator, delta)
-        for name, tensor in delta.items():
-            # add_ with alpha is one fused pass: acc += w * delta, no temporary of the tensor's size.
-            accumulator[name].add_(tensor.to(_ACCUMULATOR_DTYPE), alpha=weight)
+            for name, tensor in delta.items():
+                # add_ with alpha is one fused pass: acc += w * delta, no temporary of the tensor's size.
+                accumulator[name].add_(tensor.to(_ACCUMULATOR_DTYPE), alpha=weight)
         total_weight += weight
         count += 1
     if accumulator is None:
@@ -88,13 +89,13 @@ def fednova(updates: Iterable[tuple[State, float, float]]) -> tuple[State, float
             raise ValueError(f"negative data size {examples}")
         if a_norm <= 0:
             raise ValueError(f"FedNova needs a positive ||a||_1 (local steps), got {a_norm}")
+        scale = examples / a_norm
         if accumulator is None:
-            accumulator = _new_accumulator(delta)
+            accumulator = _new_accumulator(delta, scale)
         else:
             _check_same_layout(accumulator, delta)
-        scale = examples / a_norm
-        for name, tensor in delta.items():
-            accumulator[name].add_(tensor.to(_ACCUMULATOR_DTYPE), alpha=scale)
+            for name, tensor in delta.items():
+                accumulator[name].add_(tensor.to(_ACCUMULATOR_DTYPE), alpha=scale)
         total_examples += examples
         weighted_norm_sum += examples * a_norm
         count += 1
