@@ -27,6 +27,7 @@ class ChainMembership:
         self._ttl_s = ttl_s
         self._clock = clock
         self._cache: dict[Hashable, tuple[float, object]] = {}
+        self._noted_rounds: dict[int, int] = {}
         self.chain_calls = 0
 
     async def is_registered(self, address: str) -> bool:
@@ -43,7 +44,14 @@ class ChainMembership:
         async def ask() -> int:
             return (await self._chain.sessions.get_session(session_id)).current_round
 
-        return await self._cached(("round", session_id), ask)
+        cached = await self._cached(("round", session_id), ask)
+        return max(cached, self._noted_rounds.get(session_id, 0))
+
+    def note_round(self, session_id: int, round_number: int) -> None:
+        """The session runner saw the chain open `round_number`: rounds can turn over faster than `ttl_s`, and a
+        stale answer would make the validator drop the new round's messages as from the future."""
+        if round_number > self._noted_rounds.get(session_id, 0):
+            self._noted_rounds[session_id] = round_number
 
     def invalidate(self) -> None:
         self._cache.clear()

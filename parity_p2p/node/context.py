@@ -1,0 +1,41 @@
+"""What a node's session machinery needs from the rest of the node, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+
+from parity_p2p.chain import ChainClient
+from parity_p2p.consensus.timing import TimingPolicy
+from parity_p2p.gossip.network import Network
+from parity_p2p.node.chain_membership import ChainMembership
+from parity_p2p.node.peer_fetcher import PeerFetcher
+from parity_p2p.storage.content import ContentStore
+
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+def _drop(kind: str, data: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass
+class NodeContext:
+    account: LocalAccount
+    chain: ChainClient
+    network: Network
+    store: ContentStore
+    fetcher: PeerFetcher
+    emit: EventSink = _drop
+    timing: TimingPolicy = field(default_factory=TimingPolicy)
+    auto_claim: bool = True
+    poll_interval_s: float = 0.5
+    membership: ChainMembership | None = None  # told of each new round, so gossip validation keeps up
+
+    @property
+    def address(self) -> str:
+        return to_checksum_address(self.account.address)

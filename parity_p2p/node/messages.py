@@ -1,0 +1,176 @@
+"""The round messages a node gossips on a session topic, with their schemas and typed forms.
+
+The envelope (gossip/envelope.py) already carries and signs sender, session and round; these payloads add what
+each step needs. Proposals carry the leader's EIP-712 RoundProposal signature as well, because only that signature
+can be checked on-chain as equivocation evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils.address import is_address, to_checksum_address
+
+from parity_p2p.consensus.contribution import IncludedUpdate
+from parity_p2p.gossip.topics import FieldType, KindRegistry, KindSpec, Scope
+from parity_p2p.storage.errors import InvalidCid
+from parity_p2p.storage.multiformats import Cid
+
+MAX_INCLUDED = 128  # the contract's MAX_PARTICIPANTS
+
+UPDATE_KIND = KindSpec(
+    "update",
+    1,
+    Scope.SESSION,
+    {
+        "update_cid": FieldType.STR,
+        "data_size": FieldType.INT,
+        "loss": FieldType.NUMBER,
+        "train_seconds": FieldType.NUMBER,
+    },
+)
+PROPOSAL_KIND = KindSpec(
+    "proposal",
+    1,
+    Scope.SESSION,
+    {
+        "model_cid": FieldType.STR,
+        "updates_root": FieldType.STR,
+        "included": FieldType.LIST,
+        "loss": FieldType.NUMBER,
+        "accuracy": FieldType.NUMBER,
+        "signature": FieldType.STR,
+    },
+)
+ATTESTATION_KIND = KindSpec(
+    "attestation",
+    1,
+    Scope.SESSION,
+    {"leader": FieldType.STR, "model_cid": FieldType.STR, "updates_root": FieldType.STR, "signature": FieldType.STR},
+)
+SESSION_KINDS = (UPDATE_KIND, PROPOSAL_KIND, ATTESTATION_KIND)
+
+
+class MessageError(ValueError):
+    """A payload that passed the schema but not the meaning checks (bad CID, address, hex)."""
+
+
+def register_session_kinds(registry: KindRegistry) -> KindRegistry:
+    for spec in SESSION_KINDS:
+        registry.register(spec)
+    return registry
+
+
+def _hex(text: str, length: int, name: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raise MessageError(f"{name} is not hex") from None
+    if len(raw) != length:
+        raise MessageError(f"{name} has {len(raw)} bytes, expected {length}")
+    return raw
+
+
+def _cid(text: str, name: str) -> str:
+    try:
+        Cid.parse(text)
+    except InvalidCid as exc:
+        raise MessageError(f"{name}: {exc}") from None
+    return text
+
+
+def _address(text: object, name: str) -> str:
+    if not isinstance(text, str) or not is_address(text):
+        raise MessageError(f"{name} is not an address")
+    return to_checksum_address(text)
+
+
+@dataclass(frozen=True)
+class UpdateAnnouncement:
+    update_cid: str
+    data_size: int
+    loss: float
+    train_seconds: float
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "update_cid": self.update_cid,
+            "data_size": self.data_size,
+            "loss": self.loss,
+            "train_seconds": self.train_seconds,
+        }
+
+    @classmethod
+    def parse(cls, p: Mapping[str, Any]) -> UpdateAnnouncement:
+        if p["data_size"] <= 0 or p["train_seconds"] < 0:
+            raise MessageError("data_size must be > 0 and train_seconds >= 0")
+        return cls(_cid(p["update_cid"], "update_cid"), p["data_size"], float(p["loss"]), float(p["train_seconds"]))
+
+
+@dataclass(frozen=True)
+class ProposalMessage:
+    model_cid: str
+    updates_root: bytes
+    included: tuple[IncludedUpdate, ...]
+    loss: float
+    accuracy: float
+    signature: bytes
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "model_cid": self.model_cid,
+            "updates_root": "0x" + self.updates_root.hex(),
+            "included": [[u.runner, u.update_cid, u.data_size, u.used_by_strategy] for u in self.included],
+            "loss": self.loss,
+            "accuracy": self.accuracy,
+            "signature": "0x" + self.signature.hex(),
+        }
+
+    @classmethod
+    def parse(cls, p: Mapping[str, Any]) -> ProposalMessage:
+        raw = p["included"]
+        if not 0 < len(raw) <= MAX_INCLUDED:
+            raise MessageError(f"included must list 1..{MAX_INCLUDED} updates")
+        included = []
+        for item in raw:
+            if not (isinstance(item, list) and len(item) == 4 and type(item[2]) is int and type(item[3]) is bool):
+                raise MessageError("each included entry is [runner, update_cid, data_size, used]")
+            runner, cid, size, used = item
+            if size < 0:
+                raise MessageError("data_size must be >= 0")
+            included.append(IncludedUpdate(_address(runner, "runner"), _cid(cid, "update_cid"), size, used))
+        return cls(
+            _cid(p["model_cid"], "model_cid"),
+            _hex(p["updates_root"], 32, "updates_root"),
+            tuple(included),
+            float(p["loss"]),
+            float(p["accuracy"]),
+            _hex(p["signature"], 65, "signature"),
+        )
+
+
+@dataclass(frozen=True)
+class AttestationMessage:
+    leader: str
+    model_cid: str
+    updates_root: bytes
+    signature: bytes
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "leader": self.leader,
+            "model_cid": self.model_cid,
+            "updates_root": "0x" + self.updates_root.hex(),
+            "signature": "0x" + self.signature.hex(),
+        }
+
+    @classmethod
+    def parse(cls, p: Mapping[str, Any]) -> AttestationMessage:
+        return cls(
+            _address(p["leader"], "leader"),
+            _cid(p["model_cid"], "model_cid"),
+            _hex(p["updates_root"], 32, "updates_root"),
+            _hex(p["signature"], 65, "signature"),
+        )

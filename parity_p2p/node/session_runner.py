@@ -1,0 +1,565 @@
+"""One session on one node: the round state machine, with `consensus/` deciding and this module carrying it out.
+
+Per round (docs/protocol.md has the diagram):
+  everyone: fetch the global model by CID -> train -> store the update -> gossip an announcement -> push the bytes to
+            the round's leader over /parity/update/1.0.0;
+  leader:   collect (pushed, or fetched by CID from announcements) until all arrived, or the adaptive deadline with
+            the quorum -> validate -> aggregate -> store -> gossip a signed proposal -> gather attestations ->
+            submitRound;
+  others:   check the proposal (leader, order, inclusion, sizes), fetch the included updates by CID, recompute the
+            aggregate, and gossip an attestation only if it matches.
+A silent leader is replaced by the next one in the election order once the chain's round timeout passes; every
+signed proposal is kept, and two different ones from one leader for one round are reported on-chain.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import trio
+from eth_utils.address import to_checksum_address
+
+from parity_p2p.chain import ChainError, Contribution, RoundResult, SessionStatus, SessionView
+from parity_p2p.chain.types import Proposal
+from parity_p2p.consensus.attestation import (
+    RoundStatement,
+    SigningDomain,
+    recover_attestation_signer,
+    recover_proposal_signer,
+    sign_attestation,
+    sign_proposal,
+)
+from parity_p2p.consensus.contribution import IncludedUpdate
+from parity_p2p.consensus.election import leader_at
+from parity_p2p.consensus.equivocation import Evidence, ProposalBook, SignedProposal
+from parity_p2p.consensus.merkle import update_digest, updates_root
+from parity_p2p.consensus.proposal import RoundProposal, decide_attestation, models_match
+from parity_p2p.consensus.timing import Collect, collect_decision, round_window
+from parity_p2p.gossip.errors import GossipError, UpdateRejected
+from parity_p2p.gossip.pubsub import GossipMessage
+from parity_p2p.gossip.topics import session_topic
+from parity_p2p.gossip.update_protocol import UpdateOffer, Verdict, push_update
+from parity_p2p.learning.errors import LearningError
+from parity_p2p.learning.strategies import State
+from parity_p2p.node.context import NodeContext
+from parity_p2p.node.messages import (
+    ATTESTATION_KIND,
+    PROPOSAL_KIND,
+    UPDATE_KIND,
+    AttestationMessage,
+    MessageError,
+    ProposalMessage,
+    UpdateAnnouncement,
+)
+from parity_p2p.node.round_state import RoundState, RoundStats
+from parity_p2p.node.work import (
+    SessionWork,
+    UpdateMismatch,
+    aggregate,
+    encode_global,
+    evaluate_state,
+    make_update,
+    read_global,
+    read_update,
+    runner_id,
+)
+from parity_p2p.session_spec import SessionSpec, SpecError
+from parity_p2p.storage.errors import StorageError
+from parity_p2p.storage.importer import compute_cid
+
+logger = logging.getLogger(__name__)
+
+SCALE = 1_000_000  # loss and accuracy go on-chain scaled by 1e6
+GENESIS = "genesis"  # base of round 1: the model every runner derives from the session seed
+SUBMIT_MARGIN_S = 2.0
+PUSH_ATTEMPTS = 8
+PUSH_RETRY_S = 0.25  # stop gathering attestations this long before failover, to get the transaction mined
+
+
+class SessionSetupError(RuntimeError):
+    """The session cannot be run here (spec or dataset unavailable or invalid)."""
+
+
+class SessionRunner:
+    def __init__(self, ctx: NodeContext, session_id: int) -> None:
+        self.ctx = ctx
+        self.session_id = session_id
+        self.me = runner_id(ctx.address)
+        self.topic = session_topic(session_id)
+        self.book = ProposalBook()
+        self.rounds: dict[int, RoundState] = {}
+        self.history: list[RoundStats] = []
+        self.train_times: list[float] = []
+        self.view: SessionView | None = None
+        self.work: SessionWork | None = None
+        self.participants: list[str] = []
+        self.peer_of: dict[str, str] = {}  # runner id -> registered libp2p peer id
+        self.runner_of_peer: dict[str, str] = {}
+        self.domain = SigningDomain(ctx.chain.deployment.chain_id, ctx.chain.deployment.session_manager)
+        self.status = "starting"
+        self.current_round = 0
+        self.reported: list[Evidence] = []
+        self._round_nursery: trio.Nursery | None = None
+        self._clock_offset = 0.0  # chain time minus wall time (devnets can jump ahead with evm_increaseTime)
+
+    # ---- lifecycle ----------------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Play every round until the session leaves the Active state; then claim the reward if configured."""
+        await self._load()
+        async with self.ctx.network.gossip.subscribe(self.topic) as inbox, trio.open_nursery() as nursery:
+            nursery.start_soon(self._receive, inbox, nursery)
+            await self._rounds(nursery)
+            nursery.cancel_scope.cancel()
+        await self._after_end()
+
+    async def _load(self) -> None:
+        chain = self.ctx.chain
+        self.view = view = await chain.sessions.get_session(self.session_id)
+        self.participants = await chain.sessions.participants(self.session_id)
+        for address in self.participants:
+            peer = (await chain.registry.runner_of(address)).peer_id
+            self.peer_of[runner_id(address)] = peer
+            self.runner_of_peer[peer] = runner_id(address)
+        try:
+            with trio.fail_after(60):
+                spec_bytes = await self.ctx.store.aget(view.params.spec_cid, max_size=64 * 1024)
+                spec = SessionSpec.from_json(spec_bytes)
+                if spec.spec_hash != view.params.spec_hash:
+                    raise SessionSetupError(f"spec {view.params.spec_cid} does not match the on-chain specHash")
+                dataset = await self.ctx.store.aget(view.params.dataset_cid)
+        except trio.TooSlowError:
+            raise SessionSetupError("spec or dataset could not be fetched from any peer within 60 s") from None
+        except (StorageError, SpecError, LearningError) as exc:
+            raise SessionSetupError(f"session {self.session_id}: {exc}") from None
+        self.work = await trio.to_thread.run_sync(
+            SessionWork.prepare, self.session_id, spec, dataset, view.seed, self.participants
+        )
+        self.status = "running"
+        self.ctx.emit("session.joined", {"session": self.session_id, "shard": self.work.shard_sizes.get(self.me)})
+
+    async def _rounds(self, nursery: trio.Nursery) -> None:
+        while True:
+            view = await self.ctx.chain.sessions.get_session(self.session_id)
+            self.view = view
+            await self._sync_clock()
+            if view.status is not SessionStatus.ACTIVE:
+                self.status = view.status.name.lower()
+                return
+            await self._play_round(view)
+
+    async def _after_end(self) -> None:
+        self.ctx.emit("session.ended", {"session": self.session_id, "status": self.status})
+        if self.status != "completed" or not self.ctx.auto_claim:
+            return
+        owed = await self.ctx.chain.sessions.owed(self.ctx.address)
+        if owed > 0:
+            await self.ctx.chain.sessions.claim()
+            self.ctx.emit("rewards.claimed", {"session": self.session_id, "amount": str(owed)})
+
+    # ---- one round ----------------------------------------------------------------------------------------------
+    def _round(self, number: int, started_at: int = 0) -> RoundState:
+        rs = self.rounds.get(number)
+        if rs is None:
+            rs = self.rounds[number] = RoundState(number, started_at)
+            for old in [r for r in self.rounds if r < number - 1]:
+                del self.rounds[old]  # keep the previous round for late messages, drop the rest
+        if started_at:
+            rs.started_at = started_at
+        return rs
+
+    async def _play_round(self, view: SessionView) -> None:
+        number = view.current_round
+        self.current_round = number
+        if self.ctx.membership is not None:
+            self.ctx.membership.note_round(self.session_id, number)
+        rs = self._round(number, view.round_started_at)
+        rs.base_cid, rs.global_state = await self._base_model(number)
+        rs.ready.set()
+        self.ctx.emit("round.started", {"session": self.session_id, "round": number})
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._train_and_send, rs)
+            nursery.start_soon(self._lead_when_elected, rs)
+            for leader, proposal in list(rs.proposals.items()):  # proposals that came before we were ready
+                self._spawn_verification(nursery, rs, leader, proposal)
+            self._round_nursery = nursery
+            await self._wait_finalized(rs)
+            nursery.cancel_scope.cancel()
+        self._round_nursery = None
+
+    async def _base_model(self, number: int) -> tuple[str, State]:
+        work = self._work()
+        template = work.initial_state()
+        if number == 1:
+            return GENESIS, template
+        record = await self.ctx.chain.sessions.get_round(self.session_id, number - 1)
+        data = await self.ctx.store.aget(record.model_cid)
+        return record.model_cid, await trio.to_thread.run_sync(read_global, work, data, template)
+
+    async def _wait_finalized(self, rs: RoundState) -> None:
+        started = time.monotonic()
+        while True:
+            view = await self.ctx.chain.sessions.get_session(self.session_id)
+            if view.status is not SessionStatus.ACTIVE or view.current_round > rs.round:
+                break
+            await self._sync_clock()
+            await trio.sleep(self.ctx.poll_interval_s)
+        record = await self.ctx.chain.sessions.get_round(self.session_id, rs.round)
+        stats = rs.stats
+        stats.wait_seconds = time.monotonic() - started
+        stats.leader, stats.model_cid = record.leader, record.model_cid
+        stats.loss, stats.accuracy = record.loss / SCALE, record.accuracy / SCALE
+        self.history.append(stats)
+        self.ctx.emit(
+            "round.finalized",
+            {"session": self.session_id, "round": rs.round, "leader": record.leader, "model_cid": record.model_cid,
+             "loss": stats.loss, "accuracy": stats.accuracy},
+        )  # fmt: skip
+
+    # ---- every participant --------------------------------------------------------------------------------------
+    async def _train_and_send(self, rs: RoundState) -> None:
+        work, state = self._work(), rs.global_state
+        assert state is not None
+        made = await trio.to_thread.run_sync(make_update, work, self.ctx.address, rs.round, state, rs.base_cid)
+        rs.stats.train_seconds = made.metrics.seconds
+        cid = await self.ctx.store.aadd(made.data)
+        rs.my_update_cid = cid
+        update, _ = await trio.to_thread.run_sync(self._read_update, rs, made.data, self.me)
+        rs.updates[self.me] = (update, cid)
+        rs.poke()
+        announcement = UpdateAnnouncement(cid, made.metrics.data_size, made.metrics.loss, made.metrics.seconds)
+        await self._publish(UPDATE_KIND.kind, announcement.payload(), rs.round)
+        self.ctx.emit("update.sent", {"session": self.session_id, "round": rs.round, "cid": cid})
+        leader = self._leader_now(rs)
+        if leader != self.me:
+            await self._push(rs, leader, cid, made.data)
+
+    async def _push(self, rs: RoundState, leader: str, cid: str, data: bytes) -> None:
+        """Push our update to the leader. A leader still closing the previous round refuses it for a moment, so a
+        refusal is retried briefly; failing that, the leader can fetch it by CID from our announcement."""
+        reason = ""
+        for _attempt in range(PUSH_ATTEMPTS):
+            try:
+                with trio.fail_after(60):
+                    await push_update(
+                        self.ctx.network.host, self.peer_of[leader], session_id=self.session_id, round=rs.round,
+                        cid=cid, data=data,
+                    )  # fmt: skip
+                rs.stats.bytes_sent += len(data)
+                return
+            except UpdateRejected as exc:
+                reason = str(exc)
+                if "already here" in reason:
+                    return
+            except (GossipError, trio.TooSlowError) as exc:
+                reason = str(exc) or type(exc).__name__
+            await trio.sleep(PUSH_RETRY_S)
+        self.ctx.emit("update.push_failed", {"session": self.session_id, "round": rs.round, "reason": reason})
+
+    def _read_update(self, rs: RoundState, data: bytes, sender: str) -> Any:
+        assert rs.global_state is not None
+        return read_update(
+            self._work(), data, round_number=rs.round, sender=sender, global_state=rs.global_state,
+            base_model_cid=rs.base_cid,
+        )  # fmt: skip
+
+    # UpdateSink, through SessionService: pushed updates for this session
+    async def admit(self, offer: UpdateOffer, peer_id: str) -> Verdict:
+        sender = self.runner_of_peer.get(peer_id)
+        rs = self.rounds.get(offer.round)
+        if sender is None:
+            return Verdict.reject(f"peer {peer_id} is not a participant of session {self.session_id}")
+        if rs is None or offer.round != self.current_round or rs.global_state is None:
+            return Verdict.reject(f"round {offer.round} is not open here (current {self.current_round})")
+        if sender in rs.updates:
+            return Verdict.reject("an update from this runner is already here")
+        limit = self._work().decode_limits(rs.global_state).max_total_bytes
+        if limit is not None and offer.size > limit:
+            return Verdict.reject(f"{offer.size} bytes exceeds this model's update size {limit}")
+        return Verdict.accept()
+
+    async def store(self, offer: UpdateOffer, data: bytes, peer_id: str) -> Verdict:
+        sender = self.runner_of_peer.get(peer_id)
+        rs = self.rounds.get(offer.round)
+        if sender is None or rs is None:
+            return Verdict.reject("not expected")
+        reason = await self._accept_update(rs, sender, offer.cid, data)
+        if reason:
+            return Verdict.reject(reason)
+        rs.stats.bytes_received += len(data)
+        return Verdict.accept()
+
+    async def _accept_update(self, rs: RoundState, sender: str, cid: str, data: bytes) -> str:
+        """Validate an update's bytes for `sender`; keep it if good. Returns the reason it was refused, or ""."""
+        if await trio.to_thread.run_sync(compute_cid, data) != cid:
+            return "the bytes do not hash to the announced CID"
+        try:
+            update, _ = await trio.to_thread.run_sync(self._read_update, rs, data, sender)
+        except (LearningError, UpdateMismatch) as exc:
+            self.ctx.emit(
+                "update.rejected", {"session": self.session_id, "round": rs.round, "runner": sender, "reason": str(exc)}
+            )
+            return str(exc)
+        await self.ctx.store.aadd(data)
+        rs.updates.setdefault(sender, (update, cid))
+        rs.poke()
+        return ""
+
+    # ---- leader -------------------------------------------------------------------------------------------------
+    def _step_now(self, rs: RoundState) -> int:
+        assert self.view is not None
+        return max(0, int(self._now() - rs.started_at) // self.view.params.round_timeout)
+
+    def _leader_at(self, rs: RoundState, step: int) -> str:
+        assert self.view is not None
+        return runner_id(leader_at(self.view.seed, rs.round, step, self.participants))
+
+    def _leader_now(self, rs: RoundState) -> str:
+        return self._leader_at(rs, self._step_now(rs))
+
+    async def _lead_when_elected(self, rs: RoundState) -> None:
+        assert self.view is not None
+        timeout = self.view.params.round_timeout
+        while True:
+            step = self._step_now(rs)
+            if self._leader_at(rs, step) == self.me and step not in rs.led_steps:
+                rs.led_steps.add(step)
+                with trio.move_on_after(max(0.0, rs.started_at + (step + 1) * timeout - self._now())):
+                    await self._lead(rs, step)
+            boundary = rs.started_at + (self._step_now(rs) + 1) * timeout
+            await trio.sleep(max(0.05, boundary - self._now()))
+
+    async def _lead(self, rs: RoundState, step: int) -> None:
+        assert self.view is not None
+        params = self.view.params
+        step_start = rs.started_at + step * params.round_timeout
+        window = round_window(step_start, params.round_timeout, self.train_times[-32:], self.ctx.timing)
+        rs.stats.led = True
+        self.ctx.emit("round.leading", {"session": self.session_id, "round": rs.round, "step": step})
+        async with trio.open_nursery() as fetchers:
+            while True:
+                for runner, announcement in list(rs.announcements.items()):
+                    if runner not in rs.updates and runner not in rs.fetching:
+                        rs.fetching.add(runner)
+                        fetchers.start_soon(self._pull_update, rs, runner, announcement.update_cid)
+                decision = collect_decision(
+                    self._now(), window, len(rs.updates), len(self.participants), params.min_participants
+                )
+                if decision is not Collect.WAIT:
+                    break
+                with trio.move_on_after(0.2):
+                    await rs.changed.wait()
+            fetchers.cancel_scope.cancel()
+        if decision is Collect.GIVE_UP:
+            self.ctx.emit(
+                "round.no_quorum",
+                {"session": self.session_id, "round": rs.round, "updates": len(rs.updates),
+                 "needed": params.min_participants},
+            )  # fmt: skip
+            return
+        await self._propose_and_submit(rs, window.failover_at)
+
+    async def _pull_update(self, rs: RoundState, runner: str, cid: str) -> None:
+        peer = rs.peers.get(runner)
+        if peer:
+            self.ctx.fetcher.prefer(peer)
+        try:
+            limit = self._work().decode_limits(rs.global_state).max_total_bytes if rs.global_state else None
+            data = await self.ctx.store.aget(cid, max_size=limit)
+        except StorageError as exc:
+            self.ctx.emit("update.fetch_failed", {"session": self.session_id, "round": rs.round, "reason": str(exc)})
+            return
+        finally:
+            rs.fetching.discard(runner)
+        if runner not in rs.updates:
+            await self._accept_update(rs, runner, cid, data)
+
+    async def _propose_and_submit(self, rs: RoundState, failover_at: float) -> None:
+        work, state = self._work(), rs.global_state
+        assert state is not None and self.view is not None
+        received = dict(rs.updates)
+        updates = [u for u, _ in received.values()]
+        result = await trio.to_thread.run_sync(aggregate, work, rs.round, state, updates)
+        metrics = await trio.to_thread.run_sync(evaluate_state, work, result.state)
+        model_bytes = await trio.to_thread.run_sync(encode_global, work, rs.round, result, metrics)
+        model_cid = await self.ctx.store.aadd(model_bytes)
+        ordered = sorted(received, key=lambda r: int(r, 16))
+        used = set(result.included)
+        included = tuple(
+            IncludedUpdate(to_checksum_address(r), received[r][1], received[r][0].num_examples, i in used)
+            for i, r in enumerate(ordered)
+        )
+        contributions = [Contribution(u.runner, update_digest(u.update_cid), u.data_size, u.points) for u in included]
+        root = updates_root(contributions)
+        statement = RoundStatement(self.session_id, rs.round, model_cid, root)
+        proposal_sig = sign_proposal(self.ctx.account, self.domain, statement)
+        message = ProposalMessage(model_cid, root, included, metrics.loss, metrics.accuracy or 0.0, proposal_sig)
+        self.book.record(SignedProposal(self.session_id, rs.round, self.ctx.address, model_cid, root, proposal_sig))
+        votes = rs.attestations.setdefault((model_cid, root), {})
+        votes[self.me] = sign_attestation(self.ctx.account, self.domain, statement)
+        await self._publish(PROPOSAL_KIND.kind, message.payload(), rs.round)
+        self.ctx.emit(
+            "round.proposed",
+            {"session": self.session_id, "round": rs.round, "model_cid": model_cid, "updates": len(included)},
+        )
+        quorum = await self.ctx.chain.sessions.quorum(self.session_id)
+        with trio.move_on_after(max(0.0, failover_at - SUBMIT_MARGIN_S - self._now())):
+            while len(votes) < quorum:
+                await rs.changed.wait()
+        if len(votes) < quorum:
+            self.ctx.emit(
+                "round.no_attestation_quorum",
+                {"session": self.session_id, "round": rs.round, "attestations": len(votes), "quorum": quorum},
+            )
+            return
+        signatures = [votes[s] for s in sorted(votes, key=lambda a: int(a, 16))]
+        outcome = RoundResult(
+            rs.round, model_cid, round(metrics.loss * SCALE), round((metrics.accuracy or 0.0) * SCALE),
+            tuple(contributions),
+        )  # fmt: skip
+        try:
+            await self.ctx.chain.sessions.submit_round(self.session_id, outcome, signatures)
+        except ChainError as exc:
+            self.ctx.emit("round.submit_failed", {"session": self.session_id, "round": rs.round, "reason": str(exc)})
+            return
+        self.ctx.emit("round.submitted", {"session": self.session_id, "round": rs.round, "model_cid": model_cid})
+
+    # ---- follower -----------------------------------------------------------------------------------------------
+    def _spawn_verification(self, nursery: trio.Nursery, rs: RoundState, leader: str, p: ProposalMessage) -> None:
+        if leader == self.me or leader in rs.verifying:
+            return
+        rs.verifying.add(leader)
+        nursery.start_soon(self._verify_and_attest, rs, leader, p)
+
+    async def _verify_and_attest(self, rs: RoundState, leader: str, p: ProposalMessage) -> None:
+        await rs.ready.wait()
+        work, state = self._work(), rs.global_state
+        assert state is not None
+        self.ctx.fetcher.prefer(self.peer_of.get(leader, ""))
+        proposal = RoundProposal(self.session_id, rs.round, to_checksum_address(leader), p.model_cid, p.included)
+        eligible = {self._leader_at(rs, s) for s in range(self._step_now(rs) + 1)}
+        try:
+            updates = []
+            for item in p.included:
+                data = await self.ctx.store.aget(item.update_cid, max_size=work.decode_limits(state).max_total_bytes)
+                update, _ = await trio.to_thread.run_sync(self._read_update, rs, data, runner_id(item.runner))
+                updates.append(update)
+            recomputed = (await trio.to_thread.run_sync(aggregate, work, rs.round, state, updates)).state
+            proposed = await trio.to_thread.run_sync(read_global, work, await self.ctx.store.aget(p.model_cid), state)
+            problems = models_match(
+                {k: v.numpy() for k, v in proposed.items()}, {k: v.numpy() for k, v in recomputed.items()}
+            )
+        except (StorageError, LearningError, UpdateMismatch) as exc:
+            problems = [f"cannot recompute: {exc}"]
+        assert self.view is not None
+        decision = decide_attestation(
+            proposal,
+            eligible_leaders=[to_checksum_address(e) for e in eligible],
+            participants=self.participants,
+            min_participants=self.view.params.min_participants,
+            my_address=self.ctx.address,
+            my_update_cid=rs.my_update_cid,
+            expected_sizes=work.shard_sizes,
+            model_problems=problems,
+        )
+        if p.updates_root != updates_root(
+            [Contribution(u.runner, update_digest(u.update_cid), u.data_size, u.points) for u in p.included]
+        ):
+            decision = type(decision)(False, (*decision.reasons, "updates root does not match the included list"))
+        rs.stats.attested = decision.attest
+        if not decision.attest:
+            rs.stats.refusal = "; ".join(decision.reasons)
+            self.ctx.emit(
+                "attestation.refused",
+                {"session": self.session_id, "round": rs.round, "leader": leader, "reasons": list(decision.reasons)},
+            )
+            return
+        statement = RoundStatement(self.session_id, rs.round, p.model_cid, p.updates_root)
+        signature = sign_attestation(self.ctx.account, self.domain, statement)
+        message = AttestationMessage(to_checksum_address(leader), p.model_cid, p.updates_root, signature)
+        await self._publish(ATTESTATION_KIND.kind, message.payload(), rs.round)
+
+    # ---- gossip in ----------------------------------------------------------------------------------------------
+    async def _receive(self, inbox: trio.MemoryReceiveChannel[GossipMessage], nursery: trio.Nursery) -> None:
+        async for message in inbox:
+            envelope = message.envelope
+            if not self.current_round or not 0 < envelope.round <= self.current_round + 1:
+                continue
+            rs = self._round(envelope.round)
+            sender = runner_id(envelope.sender)
+            try:
+                if envelope.kind == UPDATE_KIND.kind:
+                    announcement = UpdateAnnouncement.parse(envelope.payload)
+                    rs.announcements[sender] = announcement
+                    rs.peers[sender] = message.origin_peer
+                    self.train_times.append(announcement.train_seconds)
+                elif envelope.kind == PROPOSAL_KIND.kind:
+                    self._on_proposal(rs, sender, ProposalMessage.parse(envelope.payload), nursery)
+                elif envelope.kind == ATTESTATION_KIND.kind:
+                    self._on_attestation(rs, sender, AttestationMessage.parse(envelope.payload))
+            except MessageError as exc:
+                self.ctx.emit(
+                    "gossip.bad_payload", {"session": self.session_id, "kind": envelope.kind, "reason": str(exc)}
+                )
+                continue
+            rs.poke()
+
+    def _on_proposal(self, rs: RoundState, sender: str, p: ProposalMessage, nursery: trio.Nursery) -> None:
+        statement = RoundStatement(self.session_id, rs.round, p.model_cid, p.updates_root)
+        signer = runner_id(recover_proposal_signer(self.domain, statement, p.signature))
+        if signer != sender:
+            raise MessageError(f"proposal signed by {signer}, sent by {sender}")
+        evidence = self.book.record(
+            SignedProposal(self.session_id, rs.round, signer, p.model_cid, p.updates_root, p.signature)
+        )
+        if evidence is not None:
+            nursery.start_soon(self._report, evidence)
+            return
+        rs.proposals.setdefault(sender, p)
+        if rs.round == self.current_round and self._round_nursery is not None and rs.ready.is_set():
+            self._spawn_verification(self._round_nursery, rs, sender, p)
+
+    def _on_attestation(self, rs: RoundState, sender: str, a: AttestationMessage) -> None:
+        if runner_id(a.leader) != self.me:
+            return  # only the addressed leader collects; others just relay
+        statement = RoundStatement(self.session_id, rs.round, a.model_cid, a.updates_root)
+        signer = runner_id(recover_attestation_signer(self.domain, statement, a.signature))
+        if signer != sender:
+            raise MessageError(f"attestation signed by {signer}, sent by {sender}")
+        rs.attestations.setdefault((a.model_cid, a.updates_root), {})[sender] = a.signature
+
+    async def _report(self, evidence: Evidence) -> None:
+        a, b = evidence.first, evidence.second
+        self.ctx.emit("equivocation.seen", {"session": self.session_id, "round": a.round, "leader": a.signer})
+        try:
+            await self.ctx.chain.sessions.report_equivocation(
+                self.session_id, a.round, Proposal(a.model_cid, a.updates_root), a.signature,
+                Proposal(b.model_cid, b.updates_root), b.signature,
+            )  # fmt: skip
+        except ChainError as exc:  # someone else reported first, or the session is gone
+            self.ctx.emit("equivocation.report_failed", {"session": self.session_id, "reason": str(exc)})
+            return
+        self.reported.append(evidence)
+        self.ctx.emit("equivocation.reported", {"session": self.session_id, "round": a.round, "leader": a.signer})
+
+    # ---- helpers ------------------------------------------------------------------------------------------------
+    def _now(self) -> float:
+        """The chain's idea of now: deadlines and election steps are defined by block timestamps."""
+        return time.time() + self._clock_offset
+
+    async def _sync_clock(self) -> None:
+        latest = await self.ctx.chain.latest_timestamp()
+        # A block stamped ahead of the wall clock means the chain runs ahead; never move our clock backwards.
+        self._clock_offset = max(self._clock_offset, latest - time.time())
+
+    def _work(self) -> SessionWork:
+        if self.work is None:
+            raise SessionSetupError("the session is not loaded yet")
+        return self.work
+
+    async def _publish(self, kind: str, payload: dict[str, Any], round_number: int) -> None:
+        try:
+            await self.ctx.network.gossip.publish(self.topic, kind, payload, round=round_number)
+        except GossipError as exc:
+            self.ctx.emit("gossip.publish_failed", {"session": self.session_id, "kind": kind, "reason": str(exc)})

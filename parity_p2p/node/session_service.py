@@ -1,0 +1,160 @@
+"""The node's session side: follows the chain, joins sessions that match its policy, runs one SessionRunner each.
+
+It also serves the two stream protocols content and updates arrive by: blocks from the local content store, and
+pushed updates dispatched to the runner of their session. A runner that fails (chain unreachable, spec missing) is
+dropped and started again on a later poll, so a transient fault costs a round at most, not the session.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import trio
+
+from parity_p2p.chain import ChainError, SessionStatus, SessionView
+from parity_p2p.gossip.block_protocol import register_block_handler
+from parity_p2p.gossip.errors import GossipError
+from parity_p2p.gossip.update_protocol import UpdateOffer, Verdict, register_update_handler
+from parity_p2p.learning.errors import LearningError
+from parity_p2p.node.context import NodeContext
+from parity_p2p.node.session_runner import SessionRunner, SessionSetupError
+from parity_p2p.session_spec import SessionSpec, SpecError
+from parity_p2p.storage.errors import InvalidCid, StorageError
+from parity_p2p.storage.multiformats import Cid
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus
+
+logger = logging.getLogger(__name__)
+
+ENDED = {SessionStatus.COMPLETED, SessionStatus.CANCELLED, SessionStatus.ABANDONED}
+
+
+@dataclass(frozen=True)
+class JoinPolicy:
+    auto_join: bool = True
+    max_concurrent_sessions: int = 2
+    # `custom` models run code named by the session creator: a runner must opt in to it.
+    accepted_model_types: tuple[str, ...] = ("neural_network", "linear_regression")
+    spec_fetch_timeout_s: float = 10.0
+
+
+@dataclass
+class SessionService:
+    ctx: NodeContext
+    policy: JoinPolicy = field(default_factory=JoinPolicy)
+    runners: dict[int, SessionRunner] = field(default_factory=dict)
+    finished: dict[int, SessionRunner] = field(default_factory=dict)
+    declined: dict[int, str] = field(default_factory=dict)
+    _watch: set[int] = field(default_factory=set)
+    _seen: int = 0
+
+    async def serve(self, *, task_status: TaskStatus[SessionService] = trio.TASK_STATUS_IGNORED) -> None:
+        host = self.ctx.network.host
+        register_update_handler(host, self)
+        register_block_handler(host, self._get_block)
+        async with trio.open_nursery() as nursery:
+            task_status.started(self)
+            while True:
+                try:
+                    await self._poll(nursery)
+                except ChainError as exc:
+                    self.ctx.emit("chain.unreachable", {"reason": str(exc)})
+                await trio.sleep(self.ctx.poll_interval_s * 2)
+
+    def _get_block(self, cid_text: str) -> bytes | None:
+        try:
+            cid = Cid.parse(cid_text)
+        except InvalidCid:
+            return None
+        try:
+            return self.ctx.store.blockstore.get(cid) if self.ctx.store.blockstore.has(cid) else None
+        except StorageError:
+            return None
+
+    # ---- following the chain ------------------------------------------------------------------------------------
+    async def _poll(self, nursery: trio.Nursery) -> None:
+        sessions = self.ctx.chain.sessions
+        count = await sessions.session_count()
+        self._watch.update(range(self._seen + 1, count + 1))
+        self._seen = count
+        for session_id in sorted(self._watch):
+            if session_id in self.runners:
+                continue
+            view = await sessions.get_session(session_id)
+            if view.status in ENDED:
+                self._watch.discard(session_id)
+                continue
+            joined = await sessions.is_participant(session_id, self.ctx.address)
+            if view.status is SessionStatus.OPEN and not joined and session_id not in self.declined:
+                await self._maybe_join(view)
+            elif view.status is SessionStatus.ACTIVE:
+                if not joined:
+                    self._watch.discard(session_id)  # started without us
+                elif len(self.runners) < self.policy.max_concurrent_sessions:
+                    runner = SessionRunner(self.ctx, session_id)
+                    self.runners[session_id] = runner
+                    nursery.start_soon(self._run, runner)
+
+    async def _maybe_join(self, view: SessionView) -> None:
+        reason = await self._refusal(view)
+        if reason:
+            self.declined[view.session_id] = reason
+            self.ctx.emit("session.declined", {"session": view.session_id, "reason": reason})
+            return
+        await self.ctx.chain.sessions.join_session(view.session_id)
+        self.ctx.emit("session.join_sent", {"session": view.session_id})
+
+    async def _refusal(self, view: SessionView) -> str:
+        """Why this node will not join `view` (empty when it will)."""
+        if not self.policy.auto_join:
+            return "auto_join is off"
+        if len(self.runners) >= self.policy.max_concurrent_sessions:
+            return f"already in {len(self.runners)} sessions (max_concurrent_sessions)"
+        if view.participant_count >= view.params.max_participants:
+            return "the session is full"
+        stake = await self.ctx.chain.registry.stake_of(self.ctx.address)
+        if stake < view.params.min_stake:
+            return f"stake {stake} is below the session minimum {view.params.min_stake}"
+        try:
+            with trio.fail_after(self.policy.spec_fetch_timeout_s):
+                spec = SessionSpec.from_json(await self.ctx.store.aget(view.params.spec_cid, max_size=64 * 1024))
+        except trio.TooSlowError:
+            return f"spec {view.params.spec_cid} not found on any connected peer"
+        except (StorageError, SpecError, LearningError) as exc:
+            return f"spec unusable: {exc}"
+        if spec.spec_hash != view.params.spec_hash:
+            return "the spec fetched by CID does not match the on-chain hash"
+        if spec.model_config.model_type not in self.policy.accepted_model_types:
+            return f"model type {spec.model_config.model_type!r} is not accepted by this node's policy"
+        return ""
+
+    async def _run(self, runner: SessionRunner) -> None:
+        try:
+            await runner.run()
+            self.finished[runner.session_id] = runner
+            self._watch.discard(runner.session_id)
+        except SessionSetupError as exc:
+            self.declined[runner.session_id] = str(exc)
+            self._watch.discard(runner.session_id)
+            self.ctx.emit("session.failed", {"session": runner.session_id, "reason": str(exc)})
+        except (ChainError, GossipError, StorageError) as exc:
+            # Transient: forget the runner; the next poll starts a fresh one that resumes at the chain's round.
+            self.ctx.emit("session.interrupted", {"session": runner.session_id, "reason": str(exc)})
+        finally:
+            self.runners.pop(runner.session_id, None)
+
+    # ---- UpdateSink: pushed updates go to their session's runner -------------------------------------------------
+    async def admit(self, offer: UpdateOffer, peer_id: str) -> Verdict:
+        runner = self.runners.get(offer.session_id)
+        if runner is None:
+            return Verdict.reject(f"this node is not running session {offer.session_id}")
+        return await runner.admit(offer, peer_id)
+
+    async def store(self, offer: UpdateOffer, data: bytes, peer_id: str) -> Verdict:
+        runner = self.runners.get(offer.session_id)
+        if runner is None:
+            return Verdict.reject(f"this node is not running session {offer.session_id}")
+        return await runner.store(offer, data, peer_id)
