@@ -46,6 +46,11 @@ class GcResult:
     kept_blocks: int
 
 
+def _is_async_callable(fn: object) -> bool:
+    """True for `async def` functions and for objects whose `__call__` is one (inspect misses the latter)."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+
+
 def _as_cid(cid: str | Cid) -> Cid:
     return cid if isinstance(cid, Cid) else Cid.parse(cid)
 
@@ -277,7 +282,7 @@ class ContentStore:
             if self.fetcher is None:
                 raise
         fetched: object
-        if inspect.iscoroutinefunction(self.fetcher):
+        if _is_async_callable(self.fetcher):
             fetched = self._call_fetcher(cid)
         else:  # a blocking fetcher (an HTTP client, say) must not stall the trio loop
             fetched = await trio.to_thread.run_sync(self._call_fetcher, cid)

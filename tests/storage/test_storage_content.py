@@ -221,6 +221,20 @@ async def test_trio_api_with_an_async_fetcher(store: ContentStore, peer: Content
         store.get(cid)
 
 
+async def test_an_object_with_an_async_call_is_awaited_not_run_in_a_thread(
+    store: ContentStore, peer: ContentStore
+) -> None:
+    data = pseudo_random(1000)
+    cid = await peer.aadd(data)
+
+    class PeerFetcher:
+        async def __call__(self, block_cid: Cid) -> bytes:
+            return await trio.to_thread.run_sync(peer.get_block, block_cid)
+
+    store.fetcher = PeerFetcher()
+    assert await store.aget(cid) == data
+
+
 async def test_trio_api_with_a_blocking_fetcher(store: ContentStore, peer: ContentStore, tmp_path: Path) -> None:
     source = tmp_path / "file.bin"
     source.write_bytes(pseudo_random(300_000))
