@@ -1,130 +1,203 @@
-"""An anvil chain node (npm @foundry-rs/anvil) as a child process on 127.0.0.1.
-
-It runs in its own process group so that stopping it never leaves an orphan, and `AnvilProcess` is a context manager
-so that a failure or Ctrl-C in the caller still stops it.
-"""
+"""A real anvil devnet (npm @foundry-rs/anvil) in its own process group: start, wait until it answers, stop
+without orphans. Used by the demo, `parity-node devnet`, and the tests (tests/fixtures/anvil.py re-exports it)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-# anvil's default mnemonic ("test test ... junk") derives these; they are public devnet keys, never for real funds.
-DEV_KEYS: tuple[str, ...] = (
-    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
-    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
-    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
-    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
-    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
-    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
-)
+import httpx
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+REPO = Path(__file__).resolve().parents[2]  # the repository root, where node_modules lives
 
 
-class AnvilError(RuntimeError):
-    """anvil could not be found or did not come up."""
+def anvil_binary() -> Path:
+    """The native anvil binary if the npm package ships one, else the npm launcher. The launcher re-raises
+    SIGTERM on itself without waiting for its child, so waiting on it would not wait for the state dump."""
+    override = os.environ.get("PARITY_ANVIL")
+    if override:
+        return Path(override)
+    native = sorted((REPO / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil"))
+    return native[0] if native else REPO / "node_modules" / ".bin" / "anvil"
 
 
-def find_anvil(repo_root: Path | None = None) -> str:
-    """The anvil executable: node_modules/.bin/anvil of the repository, else one on PATH."""
-    root = repo_root or Path(__file__).resolve().parents[2]
-    local = root / "node_modules" / ".bin" / "anvil"
-    if local.exists():
-        return str(local)
-    found = shutil.which("anvil")
-    if found:
-        return found
-    raise AnvilError("anvil not found: run scripts/bootstrap.sh (it installs npm @foundry-rs/anvil)")
+ANVIL_CHAIN_ID = 31337
+STARTUP_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+
+
+class AnvilStartError(RuntimeError):
+    """anvil did not come up; carries its exit code and the tail of its output."""
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
         return port
 
 
-def rpc_call(url: str, method: str, params: list[object] | None = None, timeout: float = 2.0) -> object:
-    """One JSON-RPC call with the standard library (used for readiness and dev-only methods)."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        reply = json.loads(response.read())
-    if "error" in reply:
-        raise AnvilError(f"{method} failed: {reply['error']}")
-    return reply["result"]
+def rpc(url: str, method: str, params: list[Any] | None = None, *, timeout: float = 5.0) -> Any:
+    """A blocking JSON-RPC call (for fixtures; async code uses parity_p2p.chain.JsonRpc)."""
+    response = httpx.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}, timeout=timeout
+    )
+    body = response.json()
+    if "error" in body:
+        raise RuntimeError(f"{method}: {body['error']}")
+    return body["result"]
 
 
-@dataclass
+@dataclass(frozen=True)
+class AnvilNode:
+    url: str
+    port: int
+    chain_id: int
+    private_keys: tuple[str, ...]
+    accounts: tuple[LocalAccount, ...] = field(repr=False)
+
+
 class AnvilProcess:
-    """`with AnvilProcess() as chain:` starts anvil, waits until it answers, and stops it on exit."""
+    """`with AnvilProcess(port=..., state_path=...) as node:`; `stop()`/`start()` may be called again
+    in between to restart it on the same port."""
 
-    port: int = 0
-    block_time: float | None = None
-    state_file: Path | None = None
-    extra_args: tuple[str, ...] = ()
-    startup_timeout: float = 15.0
-    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        state_path: Path | None = None,
+        chain_id: int = ANVIL_CHAIN_ID,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.port = port or free_port()
+        self.chain_id = chain_id
+        self.state_path = state_path
+        self.extra_args = extra_args
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> AnvilProcess:
-        if self.port == 0:
-            self.port = free_port()
-        args = [find_anvil(), "--host", "127.0.0.1", "--port", str(self.port), "--silent", *self.extra_args]
-        if self.block_time is not None:
-            args += ["--block-time", str(self.block_time)]
-        if self.state_file is not None:
-            args += ["--state", str(self.state_file)]
+    def start(self) -> AnvilNode:
+        if self._proc is not None:
+            raise RuntimeError("anvil is already running")
+        config_dir = tempfile.mkdtemp(prefix="anvil-config-")
+        config_out = Path(config_dir) / "anvil.json"
+        args = [
+            str(anvil_binary()), "--host", "127.0.0.1", "--port", str(self.port), "--chain-id", str(self.chain_id),
+            "--config-out", str(config_out), *self.extra_args,
+        ]
+        if self.state_path is not None:
+            args += ["--state", str(self.state_path)]
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives until stop()
+        # Own session/process group: the npm launcher spawns the native binary; killpg reaches both.
         self._proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+            args, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        deadline = time.monotonic() + self.startup_timeout
+        try:
+            self._wait_ready(config_out)
+            keys = tuple(json.loads(config_out.read_text())["private_keys"])
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            config_out.unlink(missing_ok=True)
+            os.rmdir(config_dir)
+        return AnvilNode(
+            self.url, self.port, self.chain_id, keys, tuple(Account.from_key(k) for k in keys)
+        )
+
+    def _wait_ready(self, config_out: Path) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
-                raise AnvilError(f"anvil exited with {self._proc.returncode} on port {self.port}: {err.strip()}")
+            code = self._proc.poll()
+            if code is not None:
+                raise AnvilStartError(f"anvil exited with {code}: {self._output_tail()}")
             try:
-                rpc_call(self.url, "eth_chainId", timeout=0.5)
-                return self
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.05)
-        self.stop()
-        raise AnvilError(f"anvil did not answer on {self.url} within {self.startup_timeout} s")
+                if config_out.exists() and rpc(self.url, "eth_chainId", timeout=1.0):
+                    return
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.05)
+        raise AnvilStartError(f"anvil did not answer on {self.url} within {STARTUP_TIMEOUT} s: {self._output_tail()}")
+
+    def _output_tail(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        text: str = self._log.read().decode(errors="replace")
+        return text[-2000:]
 
     def stop(self) -> None:
+        """SIGTERM the group (anvil dumps `--state` on SIGTERM), SIGKILL if it lingers; always reaps."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        # SIGTERM lets anvil dump --state; the whole group goes so nothing it spawned outlives it.
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        if proc.stderr:
-            proc.stderr.close()
+            proc.wait()
+        finally:
+            # A launcher may exit before its child: wait for the port to close, then leave nothing behind.
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while self._port_open() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            if self._log is not None:
+                self._log.close()
+                self._log = None
 
-    def __enter__(self) -> AnvilProcess:
+    def _port_open(self) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.2)
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self) -> AnvilNode:
         return self.start()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+# --- devnet controls (anvil's evm_* methods) ------------------------------------------------------------------
+def snapshot(url: str) -> str:
+    result: str = rpc(url, "evm_snapshot")
+    return result
+
+
+def revert(url: str, snapshot_id: str) -> None:
+    if not rpc(url, "evm_revert", [snapshot_id]):
+        raise RuntimeError(f"evm_revert({snapshot_id}) refused")
+
+
+def increase_time(url: str, seconds: int) -> None:
+    """Move the chain clock forward and mine a block so `block.timestamp` reflects it."""
+    rpc(url, "evm_increaseTime", [seconds])
+    rpc(url, "evm_mine")
+
+
+def mine(url: str, blocks: int = 1) -> None:
+    for _ in range(blocks):
+        rpc(url, "evm_mine")

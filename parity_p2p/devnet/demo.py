@@ -12,17 +12,17 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import trio
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from parity_p2p.chain import ChainClient, ChainError, JsonRpc, RoundResult, SessionParams, SessionStatus, deploy
 from parity_p2p.consensus.attestation import SigningDomain, recover_attestation_signer
 from parity_p2p.consensus.election import leader_at
-from parity_p2p.devnet.anvil import DEV_KEYS, AnvilError, AnvilProcess, rpc_call
+from parity_p2p.devnet.anvil import AnvilProcess, AnvilStartError, increase_time
 from parity_p2p.devnet.inprocess import (
     InProcessNetwork,
     InProcessRunner,
@@ -45,6 +45,7 @@ from parity_p2p.storage.errors import StorageError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 UNIT = 10**18
+MAX_RUNNERS = 64
 SCALE = 1_000_000  # loss and accuracy go on-chain as integers scaled by 1e6
 
 
@@ -80,8 +81,8 @@ def parse_args(argv: list[str] | None) -> DemoOptions:
         help="make the elected leader of this round stay silent, to show failover to the next one (0: off)",
     )
     ns = parser.parse_args(argv)
-    if not 2 <= ns.runners <= len(DEV_KEYS) - 1:
-        parser.error(f"--runners must be between 2 and {len(DEV_KEYS) - 1} (anvil funds {len(DEV_KEYS)} accounts)")
+    if not 2 <= ns.runners <= MAX_RUNNERS:
+        parser.error(f"--runners must be between 2 and {MAX_RUNNERS}")
     if not 1 <= ns.rounds <= 100:
         parser.error("--rounds must be between 1 and 100")
     if ns.alpha <= 0:
@@ -131,9 +132,9 @@ async def run_demo(options: DemoOptions) -> DemoResult:
     clock = Clock()
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
-    with AnvilProcess() as anvil:
-        clock.say(f"anvil up at {anvil.url} (chain id 31337, in memory: it ends with the demo)")
-        creator = Account.from_key(DEV_KEYS[0])
+    with AnvilProcess(extra_args=("--accounts", str(options.runners + 1))) as anvil:
+        clock.say(f"anvil up at {anvil.url} (chain id {anvil.chain_id}, in memory: it ends with the demo)")
+        creator = anvil.accounts[0]
         rpc = JsonRpc(anvil.url)
         try:
             deployment = await deploy(rpc, creator, min_stake=100 * UNIT, unstake_cooldown=3600)
@@ -145,17 +146,19 @@ async def run_demo(options: DemoOptions) -> DemoResult:
             f"SessionManager {deployment.session_manager}"
         )
         async with await ChainClient.connect(deployment, account=creator) as owner:
-            return await _play(options, clock, owner, out)
+            return await _play(options, clock, owner, out, anvil.accounts[1:])
 
 
-async def _play(options: DemoOptions, clock: Clock, owner: ChainClient, out: Path) -> DemoResult:
+async def _play(
+    options: DemoOptions, clock: Clock, owner: ChainClient, out: Path, accounts: Sequence[LocalAccount]
+) -> DemoResult:
     net = InProcessNetwork()
     net.stores.append(ContentStore.open(out / "creator" / "content"))
     stake = 200 * UNIT
     for i in range(1, options.runners + 1):
         net.stores.append(ContentStore.open(out / "runners" / f"runner{i}" / "content"))
     for i in range(1, options.runners + 1):
-        runner = await _set_up_runner(i, Account.from_key(DEV_KEYS[i]), owner, net, out, stake)
+        runner = await _set_up_runner(i, accounts[i - 1], owner, net, out, stake)
         net.runners.append(runner)
         clock.say(f"runner {i} {runner.address} registered, peer {runner.peer_id}, staked {stake // UNIT} USDFC")
     try:
@@ -221,8 +224,7 @@ async def _session(
         step = eligible.step
         if options.silent_leader_round == round_number:
             clock.say(f"round {round_number}: leader {eligible.leader} stays silent; waiting out the round timeout")
-            rpc_call(owner.rpc.url, "evm_increaseTime", [params.round_timeout])
-            rpc_call(owner.rpc.url, "evm_mine")
+            increase_time(owner.rpc.url, params.round_timeout)
             eligible = await owner.sessions.eligible_leader(session_id)
             step = eligible.step
         if eligible.leader != leader_at(view.seed, round_number, step, participants):
@@ -319,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: everything the demo started has been stopped", file=sys.stderr)
         return 130
-    except (AnvilError, ChainError, LearningError, SpecError, StorageError, OSError) as exc:
+    except (AnvilStartError, ChainError, LearningError, SpecError, StorageError, OSError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
     return 0
