@@ -206,7 +206,8 @@ def _run(
     global_state = model_state(model)
     initial_eval = evaluate(model, held_out)
     residuals: dict[str, State | None] = dict.fromkeys(shards)
-    accountants = {runner: RdpAccountant() for runner in shards}
+    accountants = {runner: RdpAccountant() for runner in shards}  # DP-SGD: each runner's own rows
+    session_accountant = RdpAccountant()  # DP-FedAvg: the whole session
     records: list[RoundRecord] = []
     for number in range(1, rounds + 1):
         started = time.perf_counter()
@@ -223,8 +224,9 @@ def _run(
         model.load_state_dict(global_state)
         epsilon: float | None = None
         if dp is not None and dp.mode == "client":
-            accountants[runner_ids[0]].record(dp.noise_multiplier, 1.0, 1)
-            epsilon = accountants[runner_ids[0]].epsilon(dp.delta)
+            # Every runner takes part in every round: one Gaussian mechanism per round at q = 1.
+            session_accountant.record(dp.noise_multiplier, 1.0, 1)
+            epsilon = session_accountant.epsilon(dp.delta)
         elif dp is not None:
             # Each runner protects its own rows; report the worst (largest) epsilon among them.
             epsilon = max(accountant.epsilon(dp.delta) for accountant in accountants.values())
