@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+SEND_QUEUE_HIGH_WATER = 16
+"""Half of py-libp2p's per-peer outbound queue (32 RPCs, drop when full)."""
+SEND_ROOM_TIMEOUT_S = 5.0
+
+
 @dataclass(frozen=True)
 class GossipMessage:
     """A validated gossip message: the signed envelope and the libp2p peer that first published it."""
@@ -112,6 +117,7 @@ class Gossip:
         except MessageDropped as drop:
             raise PublishError(envelope.topic, f"rejected by our own validator: {drop}") from None
         self._ensure_validator(envelope.topic)
+        await self._wait_for_send_room(envelope.topic)
         await self._pubsub.publish(envelope.topic, data)
         self.metrics.count("gossip.published")
 
@@ -158,6 +164,21 @@ class Gossip:
                 await trio.sleep(0.05)
             return peers
         raise MeshTimeout(topic, min_peers, len(self.host.mesh_peers(topic)), timeout_s)
+
+    async def _wait_for_send_room(self, topic: str) -> None:
+        # py-libp2p queues at most 32 RPCs per peer and silently drops what does not fit (TOOLCHAIN), so a burst
+        # of publishes loses messages. Publishing waits while a peer's queue is half full; after
+        # SEND_ROOM_TIMEOUT_S it publishes anyway (a stuck peer must not stall us) and counts it.
+        with trio.move_on_after(SEND_ROOM_TIMEOUT_S):
+            while self._fullest_queue(topic) >= SEND_QUEUE_HIGH_WATER:
+                await trio.sleep(0.002)
+            return
+        self.metrics.count("gossip.send_queue_full")
+
+    def _fullest_queue(self, topic: str) -> int:
+        queues = self._pubsub.peer_queues
+        peers = self.host._router.mesh.get(topic) or self.host._router.fanout.get(topic) or ()
+        return max((len(queues[peer]) for peer in peers if peer in queues), default=0)
 
     def subscribed_topics(self) -> list[str]:
         return sorted(self._topics)

@@ -60,3 +60,22 @@ async def test_five_hosts_find_each_other_and_all_receive(tmp_path: Path) -> Non
                 assert sorted(got, key=lambda e: e.payload["text"]) == expected
     # Six links exist that node 0 did not make; presence records made (at least half of) them.
     assert sum(n.metrics.counters["discovery.connected_via_presence"] for n in nets) >= 3
+
+
+async def test_a_burst_of_publishes_is_not_dropped(tmp_path: Path) -> None:
+    """py-libp2p drops RPCs once a peer's 32-slot send queue is full; publish waits for room instead."""
+    chain = ChainView(rounds={SESSION: 1})
+    accounts = [chain.new_runner(SESSION) for _ in range(2)]
+    topic = session_topic(SESSION)
+    with trio.fail_after(60):
+        async with (
+            start_networks(tmp_path, chain, accounts) as (a, b),
+            a.gossip.subscribe(topic),
+            b.gossip.subscribe(topic, buffer=0) as inbox,
+        ):
+            await a.gossip.wait_for_mesh(topic)
+            await b.gossip.wait_for_mesh(topic)
+            for i in range(200):
+                await a.gossip.publish(topic, "note", {"text": str(i)}, round=1)
+            texts = [(await inbox.receive()).envelope.payload["text"] for _ in range(200)]
+    assert sorted(texts, key=int) == [str(i) for i in range(200)]
