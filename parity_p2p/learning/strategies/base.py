@@ -31,7 +31,7 @@ class ClientUpdate:
     """One runner's contribution to a round, already decompressed.
 
     `delta` is local weights minus the round's global weights. `norm_factor` is FedNova's ||a_i||_1: the local
-    step count for plain SGD, smaller when a proximal term or momentum shrinks later steps.
+    step count for plain SGD, smaller when a proximal term damps the later steps.
     """
 
     delta: State
