@@ -39,7 +39,7 @@ class Subscription:
     """Events after the replay point, in order. Iterate with `async for`; `dropped` counts what was lost."""
 
     def __init__(self, replay: list[Event], buffer: int) -> None:
-        self._replay = replay
+        self._replay = deque(replay)
         self._send, self._receive = trio.open_memory_channel[Event](buffer)
         self.dropped = 0
 
@@ -56,14 +56,17 @@ class Subscription:
     def _close(self) -> None:
         self._send.close()
 
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iterate()
+    def __aiter__(self) -> Subscription:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[Event]:
-        while self._replay:
-            yield self._replay.pop(0)
-        async for event in self._receive:
-            yield event
+    async def __anext__(self) -> Event:
+        # A class, not an async generator: one abandoned mid-iteration (a cancelled stream) needs no finalizer.
+        if self._replay:
+            return self._replay.popleft()
+        try:
+            return await self._receive.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
 
 
 class EventBus:

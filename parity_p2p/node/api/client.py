@@ -9,6 +9,7 @@ Textual TUI share it) and `NodeApiSync` for one-shot commands.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -50,6 +51,37 @@ def _raise_for(response: httpx.Response) -> None:
     except ValueError:
         message = response.text.strip() or response.reason_phrase
     raise ApiRequestError(response.status_code, message)
+
+
+class EventStream:
+    """Events parsed from the NDJSON lines of /v1/events (a class, so leaving the loop early needs no cleanup)."""
+
+    def __init__(self, lines: AsyncIterator[str]) -> None:
+        self._lines = lines
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        while True:
+            line = await self._lines.__anext__()  # StopAsyncIteration ends the loop when the node closes it
+            if line.strip():
+                try:
+                    return event_from_json(json.loads(line))
+                except ValueError:
+                    raise ApiRequestError(200, f"the event stream sent a non-JSON line: {line[:80]!r}") from None
+
+
+async def _finish(response: httpx.Response, lines: AsyncIterator[str]) -> None:
+    """Close a stream left early. httpx's line iterator nests several async generators and closing the outer one
+    leaves the inner ones to the garbage collector (a ResourceWarning under trio); closing the response and then
+    running the iterator to its end finishes all of them."""
+    await response.aclose()
+    try:
+        async for _ in lines:
+            pass
+    except httpx.HTTPError:
+        pass
 
 
 class NodeApiClient:
@@ -118,7 +150,7 @@ class NodeApiClient:
         return submitted_from_json(response.json())
 
     @asynccontextmanager
-    async def events(self, since: int | None = None) -> AsyncIterator[AsyncIterator[Event]]:
+    async def events(self, since: int | None = None) -> AsyncIterator[EventStream]:
         """The live event stream (no read timeout: it may be quiet for long); `since` replays seq > since."""
         params = {"since": since} if since is not None else {}
         try:
@@ -129,14 +161,11 @@ class NodeApiClient:
                     await response.aread()
                     _raise_for(response)
 
-                async def lines() -> AsyncIterator[Event]:
-                    import json
-
-                    async for line in response.aiter_lines():
-                        if line.strip():
-                            yield event_from_json(json.loads(line))
-
-                yield lines()
+                lines = response.aiter_lines()
+                try:
+                    yield EventStream(lines)
+                finally:
+                    await _finish(response, lines)
         except httpx.TransportError as exc:
             raise NodeNotRunningError(self.base_url, f"{type(exc).__name__}: {exc}") from None
 

@@ -114,6 +114,7 @@ class ApiRoutes:
 
         async def produce(send: ChunkSink) -> None:
             async with bus.subscribe(since) as subscription:
+                await send(b"")  # only now the 200: every event from here on reaches this client
                 async for event in subscription:
                     await send(json.dumps(event.to_json(), separators=(",", ":")).encode() + b"\n")
 

@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 _READ_SIZE = 64 * 1024
 SERVER_NAME = b"parity-node"
+_LINGER_S = 1.0
+_LINGER_MAX_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ ChunkSink = Callable[[bytes], Awaitable[None]]
 @dataclass(frozen=True)
 class StreamingResponse:
     """A body of unknown length: `produce(send)` calls `send(chunk)` until done; it is cancelled if the client
-    goes away."""
+    goes away. The status line and headers are sent with the first `send` (`send(b"")` sends just them)."""
 
     produce: Callable[[ChunkSink], Awaitable[None]]
     content_type: str = "application/x-ndjson"
@@ -133,6 +135,7 @@ class HttpServer:
                 await connection.send_error(503, "too many open connections to the control API", close=True)
                 return
             await connection.run()
+            await _linger(stream)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the client went away; nothing to answer
         except Exception:
@@ -281,10 +284,12 @@ class _Connection:
             raise _Closed
 
     async def _stream(self, response: StreamingResponse) -> None:
-        headers = self._headers(response.content_type, None, close=False)
-        await self._send(h11.Response(status_code=response.status, headers=headers))
-
         async def send(chunk: bytes) -> None:
+            # The head goes out with the first call: a producer calls send(b"") once it is ready (e.g. subscribed),
+            # so a client that has seen the 200 knows nothing published from then on can be missed.
+            if self.h11.our_state is h11.SEND_RESPONSE:
+                headers = self._headers(response.content_type, None, close=False)
+                await self._send(h11.Response(status_code=response.status, headers=headers))
             if chunk:
                 await self._send(h11.Data(data=chunk))
 
@@ -301,6 +306,7 @@ class _Connection:
                 nursery.start_soon(watch_for_hangup)
                 try:
                     await response.produce(send)
+                    await send(b"")  # a producer that never sent anything still owes the head
                     complete = True
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     pass  # the client went away mid-stream
@@ -309,9 +315,22 @@ class _Connection:
                 nursery.cancel_scope.cancel()
         except* (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+        if self.h11.our_state is h11.SEND_RESPONSE:
+            await self.send_error(500, "the stream failed before it started; see the node's log", close=True)
         if complete and self.h11.our_state is h11.SEND_BODY:
             await self._send(h11.EndOfMessage())
         raise _Closed  # the hang-up watcher consumed whatever followed: this connection cannot be reused
+
+
+async def _linger(stream: trio.SocketStream) -> None:
+    """Close gently: stop sending, then read and discard what the client still sends, briefly. Closing a socket
+    with unread input makes the kernel send a reset, which can destroy our error response (e.g. a 413 sent
+    before the client finished uploading) before the client has read it."""
+    with trio.move_on_after(_LINGER_S):
+        await stream.send_eof()
+        discarded = 0
+        while discarded < _LINGER_MAX_BYTES and (chunk := await stream.receive_some(_READ_SIZE)):
+            discarded += len(chunk)
 
 
 def _parse_head(event: h11.Request) -> Request | None:
