@@ -150,7 +150,7 @@ def test_missing_parts_are_named(tmp_path: Path) -> None:
         DataDir(tmp_path / "nothing").require_initialised()
     init_data_dir(tmp_path / "node", PASSWORD, kdf_iterations=FAST_KDF)
     (tmp_path / "node" / "api.token").unlink()
-    with pytest.raises(DataDirMissingError, match="api.token"):
+    with pytest.raises(DataDirMissingError, match=r"api\.token"):
         DataDir(tmp_path / "node").require_initialised()
 
 
