@@ -78,13 +78,16 @@ class Discovery:
 
     async def _announce(self) -> None:
         sent = 0
+        failed = False
         while True:
             payload = {"peer_id": self.host.peer_id, "addrs": self.host.advertised_addrs()[:MAX_PRESENCE_ADDRS]}
             try:
                 await self.gossip.publish(NETWORK_TOPIC, PRESENCE.kind, payload, version=PRESENCE.version)
                 sent += 1
             except PublishError as exc:  # e.g. our own address unregistered: keep trying, it may be registered later
-                logger.warning("presence not published: %s", exc)
+                log = logger.warning if sent == 0 and not failed else logger.debug
+                log("presence not published (peers learn our addresses only when it is): %s", exc)
+                failed = True
             fast = sent < self.settings.fast_announcements
             await trio.sleep(1.0 if fast else self.settings.announce_interval_s)
 

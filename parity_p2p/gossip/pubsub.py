@@ -126,7 +126,8 @@ class Gossip:
         self, topic: str, *, buffer: int = 256, include_own: bool = False
     ) -> AsyncIterator[trio.MemoryReceiveChannel[GossipMessage]]:
         """Receive validated messages on `topic` while the context is open. A subscriber that falls `buffer`
-        messages behind loses the newest ones (counted as gossip.subscriber_overflow), never blocks the others."""
+        messages behind loses the newest ones (counted as gossip.subscriber_overflow), never blocks the others;
+        `buffer=0` means unbounded. Our own messages are skipped unless `include_own`."""
         if self._nursery is None:
             raise PublishError(topic, "Gossip.serve is not running")
         parse_topic(topic)
