@@ -359,6 +359,15 @@ async def _check_registration(chain: ChainClient, account: LocalAccount, layout:
         events.publish("node.peer_id_mismatch", {"registered": runner.peer_id, "actual": peer_id})
 
 
+def default_session_service() -> NodeService | None:
+    """The session runner `parity-node start` plugs in.
+
+    ---- plug point: return the session runner's NodeService here (see services.py and docs/node.md). Until it
+    exists the node runs without one: gossip, content and the API work, sessions are only read from the chain.
+    """
+    return None
+
+
 async def run_until_signal(
     data_dir: Path,
     password: str,
@@ -366,7 +375,9 @@ async def run_until_signal(
     *,
     services: NodeService | None = None,
 ) -> int:
-    """Run the node until SIGINT or SIGTERM, then shut down cleanly; returns the exit code (0)."""
+    """Run the node until SIGINT or SIGTERM, then shut down cleanly; returns the exit code (0).
+    Without `services`, `default_session_service()` decides."""
+    services = services if services is not None else default_session_service()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
 
