@@ -109,6 +109,14 @@ def _data_dir(path: Path) -> DataDir:
     return layout
 
 
+def data_dir_address(path: Path) -> str:
+    """The address of a node's keystore, read without its password."""
+    try:
+        return _data_dir(path).address()
+    except NodeError as exc:
+        raise AccountError(str(exc)) from None
+
+
 def _node_config_chain(opts: ChainOptions) -> tuple[str | None, Path | None]:
     """(rpc_url, deployment) from the data dir's config.toml, when a data dir is given."""
     if opts.data_dir is None:

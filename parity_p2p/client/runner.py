@@ -21,6 +21,7 @@ from parity_p2p.client.options import (
     PasswordFileOption,
     RpcUrlOption,
     chain_client,
+    data_dir_address,
     load_account,
 )
 from parity_p2p.client.output import OutputFormat, emit, fields_text
@@ -212,9 +213,7 @@ def status_command(
         if address:
             who = validation.address(address, "--address")
         elif data_dir is not None and not (keystore or key_env):
-            from parity_p2p.node.datadir import DataDir
-
-            who = DataDir(data_dir).address()  # no password needed to read the address
+            who = data_dir_address(data_dir)  # no password needed to read the address
         else:
             who = str(load_account(opts).address)
         async with chain_client(opts, signer=False) as chain:
