@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parity_p2p.chain import ChainClient, SessionStatus, SessionView
+from parity_p2p.chain.events import RewardCredited
 from parity_p2p.client.errors import SessionNotFound, format_tokens
 from parity_p2p.client.output import fields_text, table
 
@@ -19,6 +20,13 @@ class RoundSummary:
     loss: float
     accuracy: float
     finalized_at: int
+
+
+@dataclass(frozen=True)
+class ParticipantReward:
+    runner: str
+    points: int
+    credited: int  # paid out to the runner's claimable balance when the session ended (0 before)
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,8 @@ class SessionDetails:
     min_stake: int
     round_timeout: int
     total_points: int
+    rewards: tuple[ParticipantReward, ...]
+    creator_refund: int  # the part of the pool credited back to the creator (unearned share, rounding dust)
     rounds: tuple[RoundSummary, ...]
 
 
@@ -68,6 +78,10 @@ async def session_details(chain: ChainClient, session_id: int) -> SessionDetails
     if view.status is SessionStatus.ACTIVE:
         leader = (await chain.sessions.eligible_leader(session_id)).leader
     latest = rounds[-1] if rounds else None
+    credited = await _credited(chain, session_id) if view.status in _PAID_OUT else {}
+    rewards = tuple([
+        ParticipantReward(r, await chain.sessions.points_of(session_id, r), credited.get(r, 0)) for r in participants
+    ])  # fmt: skip
     return SessionDetails(
         session_id=session_id, name=p.name, status=view.status, current_round=view.current_round,
         total_rounds=p.total_rounds, participants=participants, min_participants=p.min_participants,
@@ -75,8 +89,21 @@ async def session_details(chain: ChainClient, session_id: int) -> SessionDetails
         average_accuracy=latest.accuracy if latest else None, leader=leader,
         model_cid=view.final_model_cid or (latest.model_cid if latest else ""), creator=view.creator,
         dataset_cid=p.dataset_cid, spec_cid=p.spec_cid, reward_pool=p.reward_pool, min_stake=p.min_stake,
-        round_timeout=p.round_timeout, total_points=view.total_points, rounds=tuple(rounds),
+        round_timeout=p.round_timeout, total_points=view.total_points, rewards=rewards,
+        creator_refund=credited.get(view.creator, 0), rounds=tuple(rounds),
     )  # fmt: skip
+
+
+_PAID_OUT = (SessionStatus.COMPLETED, SessionStatus.ABANDONED, SessionStatus.CANCELLED)
+
+
+async def _credited(chain: ChainClient, session_id: int) -> dict[str, int]:
+    """What the session's payout credited to each account (RewardCredited events)."""
+    totals: dict[str, int] = {}
+    for event in await chain.past_events():
+        if isinstance(event, RewardCredited) and event.session_id == session_id:
+            totals[event.account] = totals.get(event.account, 0) + event.amount
+    return totals
 
 
 def _metric(value: float | None) -> str:
@@ -101,6 +128,11 @@ def render_details(d: SessionDetails) -> str:
         ("Dataset CID", d.dataset_cid),
         ("Spec CID", d.spec_cid),
     ])  # fmt: skip
+    if d.rewards:
+        rows = [[r.runner, str(r.points), format_tokens(r.credited)] for r in d.rewards]
+        text += "\n\n" + table(["Participant", "Points", "Reward"], rows)
+        if d.status in _PAID_OUT:
+            text += f"\nCredited back to the creator: {format_tokens(d.creator_refund)}"
     if d.rounds:
         rows = [[str(r.round), f"{r.loss:.4f}", f"{r.accuracy:.4f}", r.leader, r.model_cid] for r in d.rounds]
         text += "\n\n" + table(["Round", "Loss", "Accuracy", "Leader", "Model CID"], rows)

@@ -42,7 +42,7 @@ TEMPLATES = [
      "--data-size", "1", "--loss", "{}"],
     ["runner", "register", "--stake", "{}", "--peer-id", "{}", "--key-env", "KEY1"],
     ["runner", "stake", "--amount", "{}", "--key-env", "{}"],
-    ["token", "balance", "--address", "{}"],
+    ["token", "balance", "--address", "{}", "--deployment", "{}"],  # a valid address alone would succeed
     ["token", "faucet", "--amount", "{}", "--keystore", "{}"],
     ["chain", "deploy", "--rpc-url", "{}", "--out", "{}", "--key-env", "KEY1"],
     ["chain", "check", "--deployment", "{}"],

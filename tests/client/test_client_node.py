@@ -55,11 +55,12 @@ async def _node_add(node: RunningNode, data: bytes) -> str:
         return await api.add_content(data)
 
 
-async def _join(chain: DevChain, session_id: int, accounts: tuple[int, ...], register: bool) -> None:
+async def _join(chain: DevChain, session_id: int, accounts: tuple[int, ...]) -> None:
+    """Dev accounts join the session (registering first when they are not yet runners)."""
     async with AsyncExitStack() as stack:
         for i in accounts:
             client = await stack.enter_async_context(await chain.client(chain.accounts[i]))
-            if register:
+            if not await client.registry.is_registered(chain.accounts[i].address):
                 await register_runner(client)
             await client.sessions.join_session(session_id)
 
@@ -148,10 +149,10 @@ def test_list_start_refusal_start_and_get(node_cli: Cli, running_node: RunningNo
     assert any(line.split()[0] == str(session_id) for line in table.stdout.splitlines()[2:])
     assert_user_error(node_cli("fl", "list-sessions", "--status", "sleeping"), 2, "--status: unknown 'sleeping'")
 
-    trio.run(_join, running_node.chain, session_id, (1,), True)
+    trio.run(_join, running_node.chain, session_id, (1,))
     assert_user_error(node_cli("fl", "start-session", str(session_id), "--key-env", "KEY0"), 12,
                       "insufficient online runners: 1 joined, 2 needed")  # fmt: skip
-    trio.run(_join, running_node.chain, session_id, (2,), True)
+    trio.run(_join, running_node.chain, session_id, (2,))
     assert_user_error(node_cli("fl", "start-session", str(session_id), "--key-env", "KEY4"), 12, "only the creator")
     started = node_cli("fl", "start-session", str(session_id), "--key-env", "KEY0")
     assert_ok(started)
@@ -169,9 +170,10 @@ def test_list_start_refusal_start_and_get(node_cli: Cli, running_node: RunningNo
 
 
 def test_get_model_fetches_verifies_and_exports(node_cli: Cli, running_node: RunningNode, tmp_path: Path) -> None:
-    session_id = create(node_cli, running_node)
+    assert_ok(node_cli("token", "faucet", "--amount", "10", "--key-env", "KEY0"))
+    session_id = create(node_cli, running_node, "--reward-pool", "10", "--approve")
     chain = running_node.chain
-    trio.run(_join, chain, session_id, (1, 2), False)
+    trio.run(_join, chain, session_id, (1, 2))
     assert_ok(node_cli("fl", "start-session", str(session_id), "--key-env", "KEY0"))
     out = tmp_path / "trained_model.json"
     assert_user_error(node_cli("fl", "get-model", str(session_id), "--output", str(out), "--data-dir",
@@ -204,12 +206,20 @@ def test_get_model_fetches_verifies_and_exports(node_cli: Cli, running_node: Run
     details = json.loads(node_cli("fl", "get-session", str(session_id), "-o", "json").stdout)
     assert details["status"] == "completed" and details["model_cid"] == model_cid
     assert details["average_accuracy"] == 0.9 and len(details["rounds"]) == 2
+    # Equal points in every round: the pool is split evenly, nothing goes back to the creator.
+    assert [(r["points"], r["credited"]) for r in details["rewards"]] == [(2, 5 * UNIT), (2, 5 * UNIT)]
+    assert details["creator_refund"] == 0
+    owed = json.loads(node_cli("runner", "status", "--key-env", "KEY1", "-o", "json").stdout)["owed"]
+    claimed = node_cli("runner", "claim", "--key-env", "KEY1")
+    assert_ok(claimed)
+    assert owed >= 5 * UNIT and f"Claimed {owed // UNIT}" in claimed.stdout
+    assert json.loads(node_cli("runner", "status", "--key-env", "KEY1", "-o", "json").stdout)["owed"] == 0
 
 
 def test_get_model_refuses_content_that_is_not_the_model(node_cli: Cli, running_node: RunningNode,
                                                           tmp_path: Path) -> None:  # fmt: skip
     session_id = create(node_cli, running_node)
-    trio.run(_join, running_node.chain, session_id, (1, 2), False)
+    trio.run(_join, running_node.chain, session_id, (1, 2))
     assert_ok(node_cli("fl", "start-session", str(session_id), "--key-env", "KEY0"))
     wine_config = parse_model_config((EXAMPLES / "wine_model.json").read_bytes())
     wrong_shape = model_state(build_model(wine_config, seed=1))
@@ -224,7 +234,7 @@ def test_get_model_refuses_content_that_is_not_the_model(node_cli: Cli, running_
 def test_submit_update_is_checked_then_handed_to_the_node(node_cli: Cli, running_node: RunningNode,
                                                           tmp_path: Path) -> None:  # fmt: skip
     session_id = create(node_cli, running_node)
-    trio.run(_join, running_node.chain, session_id, (1, 2), False)
+    trio.run(_join, running_node.chain, session_id, (1, 2))
     assert_ok(node_cli("fl", "start-session", str(session_id), "--key-env", "KEY0"))
     config = parse_model_config(IRIS_CONFIG.read_bytes())
     gradients = tmp_path / "gradients.safetensors"
