@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -123,7 +123,7 @@ class P2PHost:
         self.peer_id: str = host.get_id().to_base58()
 
     def listen_addrs(self) -> list[str]:
-        """Dialable addresses including /p2p/<our id>."""
+        """Our listen addresses with /p2p/<our id> (0.0.0.0 if bound to all interfaces: see advertised_addrs)."""
         return [str(addr) for addr in self._host.get_addrs()]
 
     def advertised_addrs(self) -> list[str]:
@@ -314,7 +314,3 @@ def _parse_multiaddr(addr: str) -> multiaddr.Multiaddr:
         return multiaddr.Multiaddr(addr)
     except Exception as exc:  # py-multiaddr raises its own hierarchy plus ValueError/TypeError for junk
         raise HostConfigError("multiaddr", f"{addr!r}: {exc}") from None
-
-
-def full_addrs(host: P2PHost) -> Sequence[str]:
-    return host.listen_addrs()

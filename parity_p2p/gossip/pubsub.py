@@ -34,7 +34,9 @@ logger = logging.getLogger(__name__)
 
 SEND_QUEUE_HIGH_WATER = 16
 """Half of py-libp2p's per-peer outbound queue (32 RPCs, drop when full)."""
-SEND_ROOM_TIMEOUT_S = 5.0
+SEND_ROOM_TIMEOUT_S = 0.5
+"""A queue that does not drain within this is a stuck or dead peer: publish anyway (each publish waits at most
+this long, so a dead mesh peer slows publishing, never blocks it)."""
 
 
 @dataclass(frozen=True)
