@@ -24,7 +24,7 @@ from parity_p2p.chain.errors import (
     RpcUnavailableError,
     TransactionFailedError,
 )
-from parity_p2p.learning.errors import LearningError
+from parity_p2p.learning.errors import ExportError, LearningError, UpdateRejected
 from parity_p2p.node.errors import (
     ApiRequestError,
     DataDirError,
@@ -175,6 +175,8 @@ def translate(exc: BaseException) -> ClientError | None:
         return InvalidInput("CID", str(exc))
     if isinstance(exc, StorageError):
         return IntegrityError(str(exc))
+    if isinstance(exc, UpdateRejected | ExportError):
+        return IntegrityError(str(exc))
     if isinstance(exc, LearningError | SpecError):
-        return InvalidInput("session spec", str(exc))
+        return InvalidInput("input", str(exc))
     return None
