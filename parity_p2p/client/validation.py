@@ -4,7 +4,7 @@ naming the flag. Typer parses the types; these add the ranges and formats a type
 from __future__ import annotations
 
 import math
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
 
 from eth_utils.address import is_address, to_checksum_address
@@ -21,6 +21,8 @@ MAX_UINT256 = 2**256 - 1
 def token_amount(text: str, option: str, *, allow_zero: bool = False) -> int:
     """A decimal token amount ('100', '0.5') as base units (18 decimals)."""
     cleaned = text.strip()
+    if len(cleaned) > 100:
+        raise InvalidInput(option, "amount too long")
     try:
         value = Decimal(cleaned)
     except (InvalidOperation, ValueError):
@@ -28,15 +30,18 @@ def token_amount(text: str, option: str, *, allow_zero: bool = False) -> int:
     if not value.is_finite():
         raise InvalidInput(option, f"{text!r} is not a finite amount")
     if value < 0 or (value == 0 and not allow_zero):
-        raise InvalidInput(option, f"must be {'>= 0' if allow_zero else '> 0'}, got {text.strip()}")
-    if len(cleaned) > 100:
-        raise InvalidInput(option, "amount too long")
-    units = value.scaleb(TOKEN_DECIMALS)
-    if units != units.to_integral_value():
-        raise InvalidInput(option, f"{text.strip()} has more than {TOKEN_DECIMALS} decimal places")
-    result = int(units)
+        raise InvalidInput(option, f"must be {'>= 0' if allow_zero else '> 0'}, got {cleaned}")
+    if value > Decimal(MAX_UINT256):  # before any scaling: '1e999999999' must not become a giant integer
+        raise InvalidInput(option, f"{cleaned} is larger than any token amount")
+    # The default context keeps 28 digits; a uint256 amount has up to 78 (plus 18 decimals).
+    with localcontext() as exact:
+        exact.prec = 200
+        units = value.scaleb(TOKEN_DECIMALS)
+        if units != units.to_integral_value():
+            raise InvalidInput(option, f"{cleaned} has more than {TOKEN_DECIMALS} decimal places")
+        result = int(units)
     if result > MAX_UINT256:
-        raise InvalidInput(option, f"{text.strip()} is larger than any token amount")
+        raise InvalidInput(option, f"{cleaned} is larger than any token amount")
     return result
 
 
