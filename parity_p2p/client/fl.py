@@ -28,7 +28,7 @@ from parity_p2p.client.options import (
     node_client,
 )
 from parity_p2p.client.output import OutputFormat, emit, emit_json, fields_text
-from parity_p2p.client.runtime import run
+from parity_p2p.client.runtime import fail, run
 from parity_p2p.client.session_create import (
     CreatedSession,
     SessionFlags,
@@ -293,8 +293,6 @@ def _status(text: str | None) -> SessionStatus | None:
         return None
     names = [s.name.lower() for s in SessionStatus if s is not SessionStatus.NONE]
     if text.lower() not in names:
-        from parity_p2p.client.runtime import fail
-
         fail(InvalidInput("--status", f"unknown {text!r}; expected one of: {', '.join(names)}"))
     return SessionStatus[text.upper()]
 

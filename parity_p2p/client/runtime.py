@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
@@ -43,18 +42,3 @@ def run(body: Callable[[], Awaitable[T]]) -> T:
         if error is None:
             raise  # a bug: keep the traceback
         fail(error)
-
-
-def guarded(body: Callable[[], T]) -> T:
-    """The same translation for synchronous work (validation before anything async starts)."""
-    try:
-        return body()
-    except Exception as exc:
-        error = translate(exc)
-        if error is None:
-            raise
-        fail(error)
-
-
-def write_stdout_bytes(data: bytes) -> None:
-    sys.stdout.buffer.write(data)
