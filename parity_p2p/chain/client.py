@@ -87,6 +87,13 @@ class ChainClient:
             events.extend(e for e in (self.decoder.decode(entry) for entry in logs) if e is not None)
         return sorted(events, key=lambda e: e.meta.position)
 
+    async def latest_block(self) -> tuple[int, int]:
+        """(number, timestamp) of the latest block."""
+        block = await self.rpc.get_block("latest")
+        if block is None:
+            raise DeploymentError("the node has no latest block")
+        return hex_to_int(block["number"]), hex_to_int(block["timestamp"])
+
     async def block_number(self) -> int:
         return await self.rpc.block_number()
 

@@ -79,7 +79,11 @@ PUSH_RETRY_S = 0.25  # stop gathering attestations this long before failover, to
 
 
 class SessionSetupError(RuntimeError):
-    """The session cannot be run here (spec or dataset unavailable or invalid)."""
+    """The session cannot be run here: its spec or dataset is invalid (retrying will not help)."""
+
+
+class ContentUnavailable(RuntimeError):
+    """The session's spec or dataset cannot be fetched right now (no connected peer has it): worth retrying."""
 
 
 class SessionRunner:
@@ -102,7 +106,8 @@ class SessionRunner:
         self.current_round = 0
         self.reported: list[Evidence] = []
         self._round_nursery: trio.Nursery | None = None
-        self._clock_offset = 0.0  # chain time minus wall time (devnets can jump ahead with evm_increaseTime)
+        self._clock_offset = 0.0  # chain time minus wall time
+        self._clock_block = -1
 
     # ---- lifecycle ----------------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -130,8 +135,10 @@ class SessionRunner:
                     raise SessionSetupError(f"spec {view.params.spec_cid} does not match the on-chain specHash")
                 dataset = await self.ctx.store.aget(view.params.dataset_cid)
         except trio.TooSlowError:
-            raise SessionSetupError("spec or dataset could not be fetched from any peer within 60 s") from None
-        except (StorageError, SpecError, LearningError) as exc:
+            raise ContentUnavailable(f"spec or dataset of session {self.session_id} not found within 60 s") from None
+        except StorageError as exc:
+            raise ContentUnavailable(f"session {self.session_id}: {exc}") from None
+        except (SpecError, LearningError) as exc:
             raise SessionSetupError(f"session {self.session_id}: {exc}") from None
         self.work = await trio.to_thread.run_sync(
             SessionWork.prepare, self.session_id, spec, dataset, view.seed, self.participants
@@ -549,9 +556,13 @@ class SessionRunner:
         return time.time() + self._clock_offset
 
     async def _sync_clock(self) -> None:
-        latest = await self.ctx.chain.latest_timestamp()
-        # A block stamped ahead of the wall clock means the chain runs ahead; never move our clock backwards.
-        self._clock_offset = max(self._clock_offset, latest - time.time())
+        """Re-anchor chain time on each new block: a block is stamped about when it is made, and we see it within
+        a poll interval. Between blocks the offset holds (an idle devnet makes no blocks, so the latest timestamp
+        alone would look ever older). Devnets can run ahead (evm_increaseTime) or behind (evm_revert)."""
+        number, stamp = await self.ctx.chain.latest_block()
+        if number != self._clock_block:
+            self._clock_block = number
+            self._clock_offset = stamp - time.time()
 
     def _work(self) -> SessionWork:
         if self.work is None:

@@ -19,7 +19,7 @@ from parity_p2p.gossip.errors import GossipError
 from parity_p2p.gossip.update_protocol import UpdateOffer, Verdict, register_update_handler
 from parity_p2p.learning.errors import LearningError
 from parity_p2p.node.context import NodeContext
-from parity_p2p.node.session_runner import SessionRunner, SessionSetupError
+from parity_p2p.node.session_runner import ContentUnavailable, SessionRunner, SessionSetupError
 from parity_p2p.session_spec import SessionSpec, SpecError
 from parity_p2p.storage.errors import InvalidCid, StorageError
 from parity_p2p.storage.multiformats import Cid
@@ -39,6 +39,8 @@ class JoinPolicy:
     # `custom` models run code named by the session creator: a runner must opt in to it.
     accepted_model_types: tuple[str, ...] = ("neural_network", "linear_regression")
     spec_fetch_timeout_s: float = 10.0
+    dataset_fetch_timeout_s: float = 60.0
+    max_dataset_bytes: int = 1 << 30
 
 
 @dataclass
@@ -129,6 +131,15 @@ class SessionService:
             return "the spec fetched by CID does not match the on-chain hash"
         if spec.model_config.model_type not in self.policy.accepted_model_types:
             return f"model type {spec.model_config.model_type!r} is not accepted by this node's policy"
+        try:
+            # Fetch the dataset now: this node then holds and serves it, so the session does not depend on the
+            # creator's node staying up once it starts.
+            with trio.fail_after(self.policy.dataset_fetch_timeout_s):
+                await self.ctx.store.aget(view.params.dataset_cid, max_size=self.policy.max_dataset_bytes)
+        except trio.TooSlowError:
+            return f"dataset {view.params.dataset_cid} not found on any connected peer"
+        except StorageError as exc:
+            return f"dataset unusable: {exc}"
         return ""
 
     async def _run(self, runner: SessionRunner) -> None:
@@ -140,7 +151,7 @@ class SessionService:
             self.declined[runner.session_id] = str(exc)
             self._watch.discard(runner.session_id)
             self.ctx.emit("session.failed", {"session": runner.session_id, "reason": str(exc)})
-        except (ChainError, GossipError, StorageError) as exc:
+        except (ChainError, GossipError, StorageError, ContentUnavailable) as exc:
             # Transient: forget the runner; the next poll starts a fresh one that resumes at the chain's round.
             self.ctx.emit("session.interrupted", {"session": runner.session_id, "reason": str(exc)})
         finally:

@@ -39,7 +39,7 @@ STAKE = 100 * UNIT
 
 
 @dataclass
-class TestNode:
+class RunningNode:
     account: LocalAccount
     chain: ChainClient
     network: Network
@@ -80,7 +80,7 @@ async def _run_node(
                     timing=timing, poll_interval_s=0.25, membership=membership,
                 )  # fmt: skip
                 service: SessionService = await nursery.start(SessionService(ctx).serve)
-                task_status.started(TestNode(account, chain, network, store, service, events, scope))
+                task_status.started(RunningNode(account, chain, network, store, service, events, scope))
         finally:
             with trio.CancelScope(shield=True):
                 await chain.aclose()
@@ -89,7 +89,7 @@ async def _run_node(
 @asynccontextmanager
 async def running_nodes(
     chain_env: DevChain, tmp_path: Path, accounts: list[LocalAccount], timing: TimingPolicy | None = None
-) -> AsyncIterator[list[TestNode]]:
+) -> AsyncIterator[list[RunningNode]]:
     """Register each account on-chain with its node's peer id, then start the nodes (bootstrapping from the first)."""
     timing = timing or TimingPolicy(floor=5.0)
     for index, account in enumerate(accounts):
@@ -99,7 +99,7 @@ async def running_nodes(
             await fund(client, STAKE)
             await client.token.approve(client.deployment.registry, STAKE)
             await client.registry.register(peer_id, STAKE)
-    nodes: list[TestNode] = []
+    nodes: list[RunningNode] = []
     async with trio.open_nursery() as nursery:
         for index, account in enumerate(accounts):
             bootstrap = tuple(nodes[0].network.host.listen_addrs()) if nodes else ()
@@ -133,3 +133,12 @@ def _is_async(fn: Callable[[], Any]) -> bool:
     import inspect
 
     return inspect.iscoroutinefunction(fn)
+
+
+def timeline(nodes: list[RunningNode]) -> str:
+    """Every node's events in time order: printed when a test fails, to show what each node did."""
+    rows = sorted((data["t"], i, kind, data) for i, node in enumerate(nodes) for kind, data in node.events)
+    start = rows[0][0] if rows else 0.0
+    return "\n".join(
+        f"{t - start:7.2f}s node{i} {kind} {({k: v for k, v in d.items() if k != 't'})}" for t, i, kind, d in rows
+    )
