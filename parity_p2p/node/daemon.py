@@ -25,7 +25,7 @@ from parity_p2p.node.chain_membership import ChainMembership
 from parity_p2p.node.chain_sessions import ChainSessions
 from parity_p2p.node.config import NodeConfig, NodeOverrides, load_config
 from parity_p2p.node.datadir import DataDir
-from parity_p2p.node.errors import ConfigError, NodeChainError, NodeNetworkError
+from parity_p2p.node.errors import ConfigError, NodeChainError, NodeNetworkError, sole_node_error
 from parity_p2p.node.events import EventBus
 from parity_p2p.node.lock import NodeLock
 from parity_p2p.node.services import NodeRuntime, NodeService, ServiceHandles, SessionProvider, UpdateSubmitter
@@ -181,6 +181,11 @@ async def run_node(
         chain = await connect_chain(config, layout, account)
         try:
             await _run_connected(layout, config, account, content, chain, services, task_status)
+        except BaseExceptionGroup as group:
+            explained = sole_node_error(group)
+            if explained is None:
+                raise
+            raise explained from None
         finally:
             layout.clear_api_endpoint()
             with trio.CancelScope(shield=True):
@@ -278,13 +283,14 @@ async def _start_network(
 ) -> Network:
     from parity_p2p.gossip.network import serve
 
-    try:
-        network: Network = await nursery.start(serve, config, account, membership.membership(), kinds)
-    except* OSError as group:
-        reason = group.exceptions[0]
+    network: Network = await nursery.start(serve, config, account, membership.membership(), kinds)
+    bound = network.host.listen_addrs()
+    # py-libp2p logs a listener that failed (address in use, no such interface) and carries on without it.
+    if len(bound) < len(config.host.listen_addrs):
         raise NodeNetworkError(
-            f"libp2p cannot listen on {', '.join(config.host.listen_addrs)}: {reason}"
-        ) from None
+            f"libp2p cannot listen on {', '.join(config.host.listen_addrs)} (listening on {bound or 'nothing'}): "
+            "address in use or not on this machine; see the log, or pick another --listen"
+        )
     return network
 
 

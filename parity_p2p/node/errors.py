@@ -110,3 +110,19 @@ class UpdateRefused(NodeError):
         super().__init__(reason)
         self.reason = reason
         self.http_status = http_status
+
+
+def sole_node_error(group: BaseExceptionGroup[BaseException]) -> NodeError | None:
+    """The NodeError inside `group` when nothing else (but cancellations it caused) is: a part started in a
+    nursery failed for a reason we can explain, and the caller should see that reason, not a group."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    errors = [exc for exc in leaves if isinstance(exc, NodeError)]
+    others = [exc for exc in leaves if not isinstance(exc, NodeError) and type(exc).__name__ != "Cancelled"]
+    return errors[0] if errors and not others else None

@@ -20,7 +20,13 @@ from parity_p2p.node.api.client import NodeApiClient
 from parity_p2p.node.config import NodeConfig, NodeOverrides
 from parity_p2p.node.daemon import RunningNode, run_node
 from parity_p2p.node.datadir import DataDir, InitResult, init_data_dir
-from parity_p2p.node.errors import AlreadyRunningError, ApiRequestError, NodeChainError, PasswordError
+from parity_p2p.node.errors import (
+    AlreadyRunningError,
+    ApiRequestError,
+    NodeChainError,
+    NodeNetworkError,
+    PasswordError,
+)
 from parity_p2p.node.lock import NodeLock
 from parity_p2p.node.services import NodeRuntime, ServiceHandles, SubmittedUpdate
 
@@ -201,3 +207,17 @@ async def test_a_session_service_plugs_in(tmp_path: Path, dev_chain: DevChain) -
                 if event.kind == "node.started":
                     break
         assert kinds == ["node.unregistered", "service.ready", "node.started"]
+
+
+async def test_busy_ports_are_network_errors(tmp_path: Path, dev_chain: DevChain) -> None:
+    data_dir, _ = make_node_dir(tmp_path, "node", dev_chain)
+    with trio.socket.socket() as busy:
+        await busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(NodeNetworkError, match=f"control API cannot listen on 127.0.0.1:{port}"):
+            with trio.fail_after(20):
+                await run_node(data_dir, PASSWORD, overrides(dev_chain, api_port=port))
+        with trio.fail_after(20), pytest.raises(NodeNetworkError, match="libp2p cannot listen"):
+            await run_node(data_dir, PASSWORD, overrides(dev_chain, listen=(f"/ip4/127.0.0.1/tcp/{port}",)))
+    assert DataDir(data_dir).read_api_endpoint() is None
