@@ -48,7 +48,7 @@ class GcResult:
 
 def _is_async_callable(fn: object) -> bool:
     """True for `async def` functions and for objects whose `__call__` is one (inspect misses the latter)."""
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    return inspect.iscoroutinefunction(fn) or (callable(fn) and inspect.iscoroutinefunction(type(fn).__call__))
 
 
 def _as_cid(cid: str | Cid) -> Cid:
