@@ -172,6 +172,8 @@ async def run_node(
     layout = DataDir(data_dir)
     layout.require_initialised()
     with NodeLock(layout.path, layout.lock_path):
+        for path in layout.loose_permissions():
+            logger.warning("%s is readable by other users: chmod go-rwx %s", path, path)
         config = load_config(layout.config_path, layout.path).with_overrides(overrides or NodeOverrides())
         # scrypt takes about a second: in a thread, so signals are still handled meanwhile.
         account = await trio.to_thread.run_sync(layout.unlock, password)

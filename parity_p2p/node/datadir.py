@@ -88,6 +88,11 @@ class DataDir:
             if not file.is_file():
                 raise DataDirMissingError(self.path, label)
 
+    def loose_permissions(self) -> list[Path]:
+        """The directory and secret files that others than the owner may read (init makes none)."""
+        secrets_ = (self.path, self.key_path, self.keystore_path, self.token_path)
+        return [p for p in secrets_ if p.exists() and p.stat().st_mode & 0o077]
+
     def address(self) -> str:
         """The keystore's Ethereum address, read without the password."""
         try:

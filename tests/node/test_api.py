@@ -331,3 +331,38 @@ async def test_slow_subscriber_loses_events_without_blocking_the_publisher() -> 
         assert got == [1, 2]
     assert [e.seq for e in bus.recent()] == [7, 8, 9, 10]  # the ring buffer keeps the newest
     assert bus.subscriber_count == 0
+
+
+async def test_connections_above_the_cap_get_503(tmp_path: Path) -> None:
+    async with running_api(tmp_path, ServerLimits(max_connections=2)) as api:
+        held = [await trio.open_tcp_stream("127.0.0.1", api.address.port) for _ in range(2)]
+        try:
+            await trio.sleep(0.1)  # let the server accept both
+            status, body = await raw_exchange(api.address, b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert status == 503
+            assert "too many" in body["error"]
+        finally:
+            for stream in held:
+                await stream.aclose()
+        with trio.fail_after(5):
+            while True:  # once those close, requests are served again
+                async with api.http(Authorization=f"Bearer {TOKEN}") as http:
+                    if (await http.get("/v1/status")).status_code == 200:
+                        break
+                await trio.sleep(0.05)
+
+
+async def test_not_reachable_on_other_interfaces(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))  # no packet is sent: this only picks the outgoing interface
+            own_ip = probe.getsockname()[0]
+        except OSError:
+            own_ip = "127.0.0.1"
+    if own_ip.startswith("127."):
+        pytest.skip("this machine has no non-loopback IPv4 address to try")
+    async with running_api(tmp_path) as api:
+        with pytest.raises(OSError):
+            await trio.open_tcp_stream(own_ip, api.address.port)

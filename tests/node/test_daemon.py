@@ -221,3 +221,41 @@ async def test_busy_ports_are_network_errors(tmp_path: Path, dev_chain: DevChain
         with trio.fail_after(20), pytest.raises(NodeNetworkError, match="libp2p cannot listen"):
             await run_node(data_dir, PASSWORD, overrides(dev_chain, listen=(f"/ip4/127.0.0.1/tcp/{port}",)))
     assert DataDir(data_dir).read_api_endpoint() is None
+
+
+@dataclass
+class ManualClock:
+    now: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_membership_answers_are_cached_for_their_ttl(dev_chain: DevChain) -> None:
+    from parity_p2p.node.chain_membership import ChainMembership
+
+    runner = dev_chain.accounts[5]
+    clock = ManualClock()
+    async with await dev_chain.client(runner) as chain:
+        membership = ChainMembership(chain, ttl_s=5.0, clock=clock)
+        answers = membership.membership()
+        assert await answers.is_registered(runner.address) is False
+        assert await answers.is_registered(runner.address.lower()) is False  # one cache entry per account
+        assert membership.chain_calls == 1
+
+        await fund(chain, MIN_STAKE)
+        await chain.token.approve(dev_chain.deployment.registry, MIN_STAKE)
+        await chain.registry.register("12D3KooW-membership-test", MIN_STAKE)
+        clock.now = 4.9
+        assert await answers.is_registered(runner.address) is False  # still the cached answer
+        clock.now = 5.1
+        assert await answers.is_registered(runner.address) is True  # expired: asked again
+        assert membership.chain_calls == 2
+
+        async with await dev_chain.client(dev_chain.accounts[0]) as creator:
+            session_id = await create_session(creator, session_params())
+        assert await answers.current_round(session_id) == 0  # open, not started
+        assert await answers.is_participant(session_id, runner.address) is False
+        membership.invalidate()
+        assert await answers.is_registered(runner.address) is True
+        assert membership.chain_calls == 5

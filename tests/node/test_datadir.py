@@ -37,6 +37,9 @@ def test_init_creates_every_file_private(tmp_path: Path) -> None:
     assert result.address == layout.address() == layout.unlock(PASSWORD).address
     assert len(layout.read_token()) >= 40
     assert load_config(layout.config_path, target) == NodeConfig()
+    assert layout.loose_permissions() == []
+    layout.keystore_path.chmod(0o644)
+    assert layout.loose_permissions() == [layout.keystore_path]
     # Nothing of the staging directory is left next to it.
     assert [p.name for p in target.parent.iterdir()] == ["node"]
 

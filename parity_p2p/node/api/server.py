@@ -7,6 +7,7 @@ client (a failing handler answers 500 with a JSON error and the traceback goes t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -132,7 +133,9 @@ class HttpServer:
             connection = _Connection(self, stream)
             if self._open > self.limits.max_connections:
                 self.stats.refused_busy += 1
-                await connection.send_error(503, "too many open connections to the control API", close=True)
+                with contextlib.suppress(_Closed):
+                    await connection.send_error(503, "too many open connections to the control API", close=True)
+                await _linger(stream)
                 return
             await connection.run()
             await _linger(stream)
