@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from parity_p2p.node.api.auth import bearer_matches
 from parity_p2p.node.api.client import NodeApiClient
@@ -366,3 +368,39 @@ async def test_not_reachable_on_other_interfaces(tmp_path: Path) -> None:
     async with running_api(tmp_path) as api:
         with pytest.raises(OSError):
             await trio.open_tcp_stream(own_ip, api.address.port)
+
+
+_REQUEST = b"POST /v1/content?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nAuthorization: Bearer nope\r\n\r\nhello"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        # Mutations of a real request: a byte replaced, cut short, or junk inserted.
+        st.tuples(st.integers(0, len(_REQUEST) - 1), st.binary(min_size=1, max_size=8)).map(
+            lambda cut: _REQUEST[: cut[0]] + cut[1] + _REQUEST[cut[0] + 1 :]
+        ),
+        st.integers(0, len(_REQUEST)).map(lambda n: _REQUEST[:n]),
+    )
+)
+def test_arbitrary_bytes_get_a_json_4xx_or_a_close(tmp_path: Path, data: bytes) -> None:
+    async def exchange() -> None:
+        async with running_api(tmp_path, ServerLimits(max_body_bytes=64 * 1024, head_timeout_s=0.5)) as api:
+            stream = await trio.open_tcp_stream("127.0.0.1", api.address.port)
+            async with stream:
+                await stream.send_all(data)
+                await stream.send_eof()  # we are done sending: the server must not wait for more
+                received = b""
+                with trio.fail_after(10):
+                    while chunk := await stream.receive_some(65536):
+                        received += chunk
+            for response in received.split(b"HTTP/1.1 ")[1:]:
+                status = int(response[:3])
+                assert 400 <= status < 500, received
+                body = response.partition(b"\r\n\r\n")[2]
+                assert "error" in json.loads(body[: body.rfind(b"}") + 1])
+            async with api.http(Authorization=f"Bearer {TOKEN}") as http:
+                assert (await http.get("/v1/status")).status_code == 200  # and it still serves
+
+    trio.run(exchange)

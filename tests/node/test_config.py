@@ -3,9 +3,12 @@ flags of `parity-node start` override the file (and are validated like it)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parity_p2p.node.config import (
     ApiConfig,
@@ -144,3 +147,54 @@ def test_bad_flags_are_refused_like_bad_settings(overrides: NodeOverrides, field
     with pytest.raises(ConfigError) as caught:
         NodeConfig().with_overrides(overrides)
     assert caught.value.field == field
+
+
+# ---- anything a person (or a broken editor) writes gives a NodeConfig or a ConfigError, nothing else -----------
+_KEYS = {
+    "network": ["listen", "bootstrap", "max_connections", "target_peers", "other"],
+    "chain": ["rpc_url", "deployment", "membership_ttl_s"],
+    "api": ["host", "port", "allow_remote", "max_body_bytes"],
+    "policy": ["max_concurrent_sessions", "accepted_model_types", "min_reward_per_round", "auto_join", "auto_claim"],
+    "datasets": ["iris", "x"],
+}
+_values = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.booleans(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    st.sampled_from(["/ip4/127.0.0.1/tcp/0", "127.0.0.1", "0.5", "http://127.0.0.1:8545", "custom", ""]),
+    st.lists(st.one_of(st.text(max_size=20), st.sampled_from(["/ip4/0.0.0.0/tcp/1", "custom"])), max_size=3),
+)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return {"nan": "nan", "inf": "inf", "-inf": "-inf"}.get(str(value), repr(value))
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+@st.composite
+def _documents(draw: st.DrawFn) -> str:
+    lines = []
+    for section in draw(st.lists(st.sampled_from(sorted(_KEYS)), unique=True, max_size=5)):
+        lines.append(f"[{section}]")
+        for key in draw(st.lists(st.sampled_from(_KEYS[section]), unique=True, max_size=4)):
+            lines.append(f"{key} = {_toml_value(draw(_values))}")
+    return "\n".join(lines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_documents())
+def test_any_document_gives_a_config_or_a_named_error(text: str) -> None:
+    try:
+        config = parse_config(text, Path("/nonexistent-data-dir"))
+    except ConfigError as exc:
+        assert exc.field
+        return
+    assert parse_config(render_toml(config), Path("/nonexistent-data-dir")) == config
