@@ -24,9 +24,10 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from parity_p2p.node.api.client import NodeApiSync
+from parity_p2p.node.errors import ApiRequestError
 from parity_p2p.node.events import Event
 from tui.endpoint import NodeEndpoint
-from tui.errors import NodeUnreachableError, TuiError, UsageError
+from tui.errors import NodeRefusedError, NodeUnreachableError, TuiError, UsageError
 from tui.link import LINK_ERRORS, NodeLink, describe_failure
 from tui.model import NodeSnapshot, format_clock
 from tui.screens.base import LiveScreen
@@ -166,6 +167,8 @@ def check_reachable(endpoint: NodeEndpoint) -> None:
     try:
         with NodeApiSync(url, token, timeout=5.0) as api:
             api.status()
+    except ApiRequestError as exc:
+        raise NodeRefusedError(url, exc.status, exc.message) from None
     except LINK_ERRORS as exc:
         raise NodeUnreachableError(url, describe_failure(exc)) from None
 

@@ -37,3 +37,14 @@ class NodeUnreachableError(TuiError):
         super().__init__(f"no node answers at {url}: {reason}")
         self.url = url
         self.reason = reason
+
+
+class NodeRefusedError(TuiError):
+    """A node answers at start but refuses the request (a wrong token: 401); as `parity-node`'s exit code 10."""
+
+    exit_code = 10
+
+    def __init__(self, url: str, status: int, message: str) -> None:
+        super().__init__(f"the node at {url} refused the request ({status}): {message}")
+        self.url = url
+        self.status = status

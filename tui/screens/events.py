@@ -71,6 +71,7 @@ class EventsScreen(LiveScreen):
         box = self.query_one(Input)
         box.value = ""
         self.apply_filter("")
+        self.query_one(RichLog).focus()  # give the letter keys back to the screen bindings
 
     def on_input_submitted(self, message: Input.Submitted) -> None:
         self.apply_filter(message.value)
