@@ -25,6 +25,7 @@ from parity_p2p.learning.model_config import (
     DropoutLayer,
     ModelConfig,
 )
+from parity_p2p.learning.seeding import TORCH_RNG_LOCK
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -43,8 +44,9 @@ def build_model(config: ModelConfig, *, seed: int | None = None) -> nn.Module:
     torch RNG is forked, so other code's randomness is left untouched.
     """
     if seed is None:
-        return _build(config)
-    with torch.random.fork_rng(devices=[]):
+        with TORCH_RNG_LOCK:  # its draws would otherwise shift a seeded sequence running in another thread
+            return _build(config)
+    with TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return _build(config)
 

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from typing import Any
 
 import numpy as np
+
+TORCH_RNG_LOCK = threading.RLock()
+"""Held around every use of torch's global generator (seeded init, dropout during training). That generator is
+process-wide: two threads seeding and drawing from it at once (a node training one session while it builds the
+next round's model, or several nodes in one test process) would interleave draws and break reproducibility."""
 
 
 def derive_seed(seed: bytes | int, purpose: str, **params: Any) -> bytes:

@@ -20,6 +20,7 @@ from torch.nn import functional
 from torch.utils.data import DataLoader, TensorDataset
 
 from parity_p2p.learning.errors import LearningError
+from parity_p2p.learning.seeding import TORCH_RNG_LOCK
 
 State = dict[str, torch.Tensor]
 
@@ -218,7 +219,7 @@ def train_local(model: nn.Module, global_state: State, dataset: SupportsTabular,
     _check_model_fits(model, features, labels, classification)
     anchor = {name: p.detach().clone() for name, p in model.named_parameters()}
     started = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
+    with TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
         # Dropout draws from the global generator: seed it here, fork_rng restores it afterwards.
         torch.manual_seed(config.seed)
         if config.dp_sgd is None:
