@@ -81,21 +81,21 @@ class ParityTui(App[int]):
         self.run_worker(self._poll_forever(), group="poll", exclusive=True)
         self.run_worker(self._follow_events_forever(), group="events", exclusive=True)
 
-    async def on_unmount(self) -> None:
-        await self.link.aclose()
-
     # ---- polling -------------------------------------------------------------------------------------------------
     async def _poll_forever(self) -> None:
-        while True:
-            try:
-                snapshot = await self.link.snapshot()
-            except LINK_ERRORS as exc:
-                await self.link.reset()
-                self._went_offline(describe_failure(exc))
-                await asyncio.sleep(self.retry_interval)
-                continue
-            self._came_online(snapshot)
-            await asyncio.sleep(self.poll_interval)
+        try:
+            while True:
+                try:
+                    snapshot = await self.link.snapshot()
+                except LINK_ERRORS as exc:
+                    await self.link.reset()
+                    self._went_offline(describe_failure(exc))
+                    await asyncio.sleep(self.retry_interval)
+                    continue
+                self._came_online(snapshot)
+                await asyncio.sleep(self.poll_interval)
+        finally:  # the client closes here, in its only user, never under a request in flight
+            await self.link.aclose()
 
     def _went_offline(self, reason: str) -> None:
         if self.online or self.offline_since is None:
@@ -113,6 +113,8 @@ class ParityTui(App[int]):
         self._redraw()
 
     def _redraw(self) -> None:
+        if not self.is_running:
+            return
         screen = self.screen
         if isinstance(screen, LiveScreen):
             screen.refresh_data()
@@ -140,7 +142,7 @@ class ParityTui(App[int]):
             return
         self._event_seq = event.seq
         self.events.append(event)
-        screen = self.screen
+        screen = self.screen if self.is_running else None
         if isinstance(screen, EventsScreen):
             screen.add_event(event)
 

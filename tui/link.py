@@ -42,7 +42,7 @@ class NodeLink:
         return NodeApiClient(url, token, timeout=self.timeout)
 
     def api(self) -> NodeApiClient:
-        """The shared polling client, made on first use and after every `reset()`."""
+        """The polling client, made on first use and after every `reset()` (for one task: others open their own)."""
         if self._api is None:
             self._api = self.open_client()
         return self._api

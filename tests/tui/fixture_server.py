@@ -64,12 +64,18 @@ def _handler(recording: dict[str, Any], stopping: threading.Event) -> type[BaseH
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A TUI that exits mid-answer closes its connection: expected here, not worth a traceback."""
+
+
 @contextmanager
 def recorded_api(directory: Path) -> Iterator[RecordedApi]:
     recording = json.loads(RECORDING.read_text())
     stopping = threading.Event()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recording, stopping))
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), _handler(recording, stopping))
     thread = threading.Thread(target=server.serve_forever, name="recorded-api", daemon=True)
     thread.start()
     token_file = directory / "api.token"

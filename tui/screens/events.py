@@ -60,8 +60,9 @@ class EventsScreen(LiveScreen):
             self.add_event(event)
 
     def add_event(self, event: Event) -> None:
-        if self.matches(event):
-            self.query_one(RichLog).write(event_line(event))
+        logs = self.query(RichLog)
+        if logs and self.matches(event):  # no log while the screen is composed or taken down
+            logs.first().write(event_line(event))
             self.shown += 1
 
     def action_focus_filter(self) -> None:

@@ -4,23 +4,32 @@ round (and a chart of them), the participants and rewards the session service re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, ProgressBar, Static
 
+from parity_p2p.node.api.client import NodeApiClient
 from parity_p2p.node.services import RoundInfo, SessionInfo
-from tui.link import LINK_ERRORS
+from tui.link import LINK_ERRORS, describe_failure
 from tui.model import MISSING, format_clock, format_tokens, participants_of, rewards_of, short
 from tui.screens.base import LiveScreen
+from tui.screens.events import event_line
 from tui.widgets.round_chart import RoundChart
 
-ROUND_COLUMNS = ("Round", "Leader", "Loss", "Accuracy", "Model CID", "Finalised (UTC)")
+ROUND_COLUMNS = ("Round", "Leader", "Loss", "Accuracy", "Model CID", "Finalised (UTC)", "This node")
+ACTIVITY_LINES = 8
 PARTICIPANT_COLUMNS = ("Participant", "Contribution", "State")
+
+
+def local_figures(local: Mapping[str, Any]) -> str:
+    """What this node measured in a round (training time, bytes, ...), compact: "training_s=1.2 bytes_sent=4096"."""
+    return " ".join(f"{k}={v}" for k, v in sorted(local.items())) or MISSING
 
 
 class SessionScreen(LiveScreen):
@@ -46,6 +55,8 @@ class SessionScreen(LiveScreen):
             yield DataTable(id="participants", cursor_type="row", zebra_stripes=True)
             yield Static("Models and rewards", classes="section")
             yield Static(id="session-cids")
+            yield Static("Recent activity of this node", classes="section")
+            yield Static(id="session-activity")
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
@@ -57,17 +68,26 @@ class SessionScreen(LiveScreen):
 
     @work(exclusive=True, group="session")
     async def follow_session(self) -> None:
-        while True:
-            try:
-                api = self.tui.link.api()
-                session = await api.session(self.session_id)
-                rounds = await api.rounds(self.session_id)
-            except LINK_ERRORS as exc:
-                self.load_error = str(exc)
-            else:
-                self.session, self.rounds, self.load_error = session, tuple(rounds), None
-                self.refresh_data()
-            await asyncio.sleep(self.tui.poll_interval)
+        """Polls this session with a client of its own (the app's poller may close and rebuild its client)."""
+        api: NodeApiClient | None = None
+        try:
+            while True:
+                try:
+                    api = api or self.tui.link.open_client()
+                    session = await api.session(self.session_id)
+                    rounds = await api.rounds(self.session_id)
+                except LINK_ERRORS as exc:
+                    self.load_error = describe_failure(exc)
+                    if api is not None:
+                        await api.aclose()
+                    api = None
+                else:
+                    self.session, self.rounds, self.load_error = session, tuple(rounds), None
+                    self.refresh_data()
+                await asyncio.sleep(self.tui.poll_interval)
+        finally:
+            if api is not None:
+                await api.aclose()
 
     def show_data(self) -> None:
         summary = self.query_one("#session-summary", Static)
@@ -87,6 +107,7 @@ class SessionScreen(LiveScreen):
         self._show_rounds(self.rounds)
         self._show_participants(s)
         self._show_cids(s)
+        self._show_activity()
 
     def _show_rounds(self, rounds: Sequence[RoundInfo]) -> None:
         table = self.query_one("#rounds", DataTable)
@@ -100,6 +121,7 @@ class SessionScreen(LiveScreen):
                 f"{r.accuracy:.2%}" if final else MISSING,
                 short(r.model_cid, 14) if r.model_cid else MISSING,
                 format_clock(r.finalized_at) if final else MISSING,
+                local_figures(r.local),
             )
 
     def _show_participants(self, s: SessionInfo) -> None:
@@ -115,6 +137,11 @@ class SessionScreen(LiveScreen):
             if rows
             else f"{s.participant_count} on chain; this node's API reports no per-participant details for it."
         )
+
+    def _show_activity(self) -> None:
+        mine = [e for e in self.tui.events if e.data.get("session") == self.session_id][-ACTIVITY_LINES:]
+        text = "\n".join(event_line(e) for e in mine) if mine else "no events about this session from the node"
+        self.query_one("#session-activity", Static).update(Text(text))
 
     def _show_cids(self, s: SessionInfo) -> None:
         lines = [
