@@ -1,8 +1,10 @@
-"""`scripts/demo.sh`: a fresh anvil, the contracts, N staked runners, and a real federated session to completion.
+"""`scripts/demo.sh`: a local network of real processes trains a model in a real session, and says what happened.
 
-Every step is real: transactions on anvil, EIP-712 signatures from each runner's key, training with torch on each
-runner's shard, models and updates stored by IPFS CID. The runners live in this process (see `inprocess.py`) until
-the networked node exists. Everything started here is stopped on exit, on failure and on Ctrl-C.
+anvil + the contracts + N `parity-node start` processes (registered, staked, connected over libp2p on 127.0.0.1).
+The creator stores the Iris CSV and the session spec through a node, creates the session on-chain, and starts it
+once the nodes have joined by themselves. The nodes then elect leaders, train, exchange updates, attest and post
+every round with no coordinator; this script only watches the chain. At the end it prints the per-round table and
+the rewards, writes the loss/accuracy plot and the trained model, and stops everything it started.
 """
 
 from __future__ import annotations
@@ -10,43 +12,36 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import signal
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import trio
-from eth_account.signers.local import LocalAccount
+from eth_account import Account
 
-from parity_p2p.chain import ChainClient, ChainError, JsonRpc, RoundResult, SessionParams, SessionStatus, deploy
-from parity_p2p.consensus.attestation import SigningDomain, recover_attestation_signer
+from parity_p2p.chain import ChainClient, ChainError, Deployment, SessionParams, SessionStatus, SessionView
 from parity_p2p.consensus.election import leader_at
-from parity_p2p.devnet.anvil import AnvilProcess, AnvilStartError, increase_time
-from parity_p2p.devnet.inprocess import (
-    InProcessNetwork,
-    InProcessRunner,
-    contributions_of,
-    lead_round,
-    train_all,
-    verify_and_attest,
-)
+from parity_p2p.devnet.anvil import AnvilStartError
+from parity_p2p.devnet.network import Devnet, DevnetError, DevnetState
 from parity_p2p.devnet.report import RewardRow, RoundRow, format_reward_table, format_round_table, write_plot
-from parity_p2p.gossip.peer_identity import peer_id_for_key_file
+from parity_p2p.learning.codec import DecodeLimits, decode_model, tensor_specs
 from parity_p2p.learning.errors import LearningError
 from parity_p2p.learning.export import export_model_json, export_model_safetensors
+from parity_p2p.learning.models import build_model, model_state
 from parity_p2p.learning.partition import SplitSpec
-from parity_p2p.learning.strategies import State
 from parity_p2p.learning.strategies.registry import available_strategies
-from parity_p2p.node.work import SessionWork, read_global
+from parity_p2p.node.api.client import NodeApiClient, endpoint_for
+from parity_p2p.node.errors import NodeError
 from parity_p2p.session_spec import SessionSpec, SpecError, TrainingSpec
-from parity_p2p.storage.content import ContentStore
 from parity_p2p.storage.errors import StorageError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 UNIT = 10**18
-MAX_RUNNERS = 64
 SCALE = 1_000_000  # loss and accuracy go on-chain as integers scaled by 1e6
+MAX_RUNNERS = 16
 
 
 @dataclass(frozen=True)
@@ -58,43 +53,9 @@ class DemoOptions:
     aggregation: str
     local_epochs: int
     learning_rate: float
+    round_timeout: int
     out: Path
-    silent_leader_round: int
-
-
-def parse_args(argv: list[str] | None) -> DemoOptions:
-    parser = argparse.ArgumentParser(
-        prog="scripts/demo.sh", description="Play a federated Iris session on a fresh local chain, end to end."
-    )
-    parser.add_argument("--runners", type=int, default=4, help="runner count (2-9, default 4)")
-    parser.add_argument("--rounds", type=int, default=5, help="training rounds (default 5)")
-    parser.add_argument("--split", default="non_iid", choices=["random", "non_iid", "stratified", "label_skew"])
-    parser.add_argument("--alpha", type=float, default=0.5, help="Dirichlet alpha for non_iid (default 0.5)")
-    parser.add_argument("--aggregation", default="fedavg", help="strategy name (default fedavg)")
-    parser.add_argument("--local-epochs", type=int, default=5)
-    parser.add_argument("--learning-rate", type=float, default=0.1)
-    parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
-    parser.add_argument(
-        "--silent-leader-round",
-        type=int,
-        default=0,
-        help="make the elected leader of this round stay silent, to show failover to the next one (0: off)",
-    )
-    ns = parser.parse_args(argv)
-    if not 2 <= ns.runners <= MAX_RUNNERS:
-        parser.error(f"--runners must be between 2 and {MAX_RUNNERS}")
-    if not 1 <= ns.rounds <= 100:
-        parser.error("--rounds must be between 1 and 100")
-    if ns.alpha <= 0:
-        parser.error("--alpha must be > 0")
-    if ns.aggregation not in available_strategies():
-        parser.error(f"--aggregation must be one of {', '.join(available_strategies())}")
-    if not 0 <= ns.silent_leader_round <= ns.rounds:
-        parser.error("--silent-leader-round must be 0 (off) or a round number")
-    return DemoOptions(
-        ns.runners, ns.rounds, ns.split, ns.alpha, ns.aggregation, ns.local_epochs, ns.learning_rate, ns.out,
-        ns.silent_leader_round,
-    )
+    kill_leader_round: int
 
 
 @dataclass(frozen=True)
@@ -104,6 +65,46 @@ class DemoResult:
     rounds: tuple[RoundRow, ...]
     rewards: tuple[RewardRow, ...]
     creator_dust: int
+    killed: str
+
+
+def parse_args(argv: list[str] | None) -> DemoOptions:
+    parser = argparse.ArgumentParser(
+        prog="scripts/demo.sh",
+        description="Run a local Parity P2P network (anvil + runner nodes) and train Iris in a real session.",
+    )
+    parser.add_argument("--runners", type=int, default=4, help=f"runner nodes, 2-{MAX_RUNNERS} (default 4)")
+    parser.add_argument("--rounds", type=int, default=10, help="training rounds (default 10)")
+    parser.add_argument("--split", default="non_iid", choices=["random", "non_iid", "stratified", "label_skew"])
+    parser.add_argument("--alpha", type=float, default=0.5, help="Dirichlet alpha for non_iid (default 0.5)")
+    parser.add_argument("--aggregation", default="fedavg", help="strategy name (default fedavg)")
+    parser.add_argument("--local-epochs", type=int, default=2)
+    parser.add_argument("--learning-rate", type=float, default=0.05)
+    parser.add_argument("--round-timeout", type=int, default=30, help="seconds before a silent leader is replaced")
+    parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
+    parser.add_argument(
+        "--kill-leader-round", type=int, default=0,
+        help="SIGKILL the elected leader's node when this round starts, to show failover (0: off)",
+    )  # fmt: skip
+    ns = parser.parse_args(argv)
+    if not 2 <= ns.runners <= MAX_RUNNERS:
+        parser.error(f"--runners must be between 2 and {MAX_RUNNERS}")
+    if not 1 <= ns.rounds <= 100:
+        parser.error("--rounds must be between 1 and 100")
+    if ns.alpha <= 0:
+        parser.error("--alpha must be > 0")
+    if ns.aggregation not in available_strategies():
+        parser.error(f"--aggregation must be one of {', '.join(available_strategies())}")
+    if ns.round_timeout < 10:
+        parser.error("--round-timeout must be at least 10 (the contract's minimum)")
+    if not 0 <= ns.kill_leader_round <= ns.rounds:
+        parser.error("--kill-leader-round must be 0 (off) or a round number")
+    if ns.kill_leader_round and ns.runners < 3:
+        parser.error("--kill-leader-round needs at least 3 runners (the rest must still reach the quorum)")
+    return DemoOptions(
+        ns.runners, ns.rounds, ns.split, ns.alpha, ns.aggregation, ns.local_epochs, ns.learning_rate,
+        ns.round_timeout, ns.out, ns.kill_leader_round,
+    )  # fmt: skip
 
 
 class Clock:
@@ -114,215 +115,183 @@ class Clock:
         print(f"[{time.monotonic() - self.start:6.1f}s] {text}", flush=True)
 
 
-async def _set_up_runner(
-    index: int, account: LocalAccount, deployment_chain: ChainClient, net: InProcessNetwork, out: Path, stake: int
-) -> InProcessRunner:
-    chain = await ChainClient.connect(deployment_chain.deployment, account=account)
-    home = out / "runners" / f"runner{index}"
-    store = ContentStore.open(home / "content", fetcher=net.fetcher_for(index))  # type: ignore[arg-type]
-    key_file = home / "libp2p.key"
-    runner = InProcessRunner(account, chain, store, peer_id_for_key_file(key_file), key_file)
-    await chain.token.faucet(stake)
-    await chain.token.approve(chain.deployment.registry, stake)
-    await chain.registry.register(runner.peer_id, stake)
-    return runner
+def run(options: DemoOptions, clock: Clock) -> DemoResult:
+    """Bring the devnet up, play the session, bring it down (also on failure and Ctrl-C)."""
+    out = options.out.resolve()
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)  # a fresh chain every run: old data dirs would point at a dead deployment
+    out.mkdir(parents=True)
+    with Devnet(out / "devnet", options.runners) as net:
+        state = net.up(clock.say)
+        return trio.run(_session, options, clock, state, out)
 
 
-async def run_demo(options: DemoOptions) -> DemoResult:
-    clock = Clock()
-    out = options.out
-    out.mkdir(parents=True, exist_ok=True)
-    with AnvilProcess(extra_args=("--accounts", str(options.runners + 1))) as anvil:
-        clock.say(f"anvil up at {anvil.url} (chain id {anvil.chain_id}, in memory: it ends with the demo)")
-        creator = anvil.accounts[0]
-        rpc = JsonRpc(anvil.url)
-        try:
-            deployment = await deploy(rpc, creator, min_stake=100 * UNIT, unstake_cooldown=3600)
-        finally:
-            await rpc.aclose()
-        deployment.save(out / "deployment.json")
-        clock.say(
-            f"deployed MockUSDFC {deployment.token}, RunnerRegistry {deployment.registry}, "
-            f"SessionManager {deployment.session_manager}"
-        )
-        async with await ChainClient.connect(deployment, account=creator) as owner:
-            return await _play(options, clock, owner, out, anvil.accounts[1:])
-
-
-async def _play(
-    options: DemoOptions, clock: Clock, owner: ChainClient, out: Path, accounts: Sequence[LocalAccount]
-) -> DemoResult:
-    net = InProcessNetwork()
-    net.stores.append(ContentStore.open(out / "creator" / "content"))
-    stake = 200 * UNIT
-    for i in range(1, options.runners + 1):
-        net.stores.append(ContentStore.open(out / "runners" / f"runner{i}" / "content"))
-    for i in range(1, options.runners + 1):
-        runner = await _set_up_runner(i, accounts[i - 1], owner, net, out, stake)
-        net.runners.append(runner)
-        clock.say(f"runner {i} {runner.address} registered, peer {runner.peer_id}, staked {stake // UNIT} USDFC")
-    try:
-        return await _session(options, clock, owner, net, out)
-    finally:
-        for runner in net.runners:
-            await runner.chain.aclose()
-
-
-async def _session(
-    options: DemoOptions, clock: Clock, owner: ChainClient, net: InProcessNetwork, out: Path
-) -> DemoResult:
-    creator_store = net.stores[0]
-    dataset = (EXAMPLES / "iris.csv").read_bytes()
-    dataset_cid = creator_store.add(dataset)
-    spec = SessionSpec(
+def _spec(options: DemoOptions, dataset_cid: str) -> SessionSpec:
+    return SessionSpec(
         name="iris-demo",
-        description="The guide's Iris session",
+        description="The guide's Iris session on a local network",
         model=json.loads((EXAMPLES / "iris_model.json").read_text()),
         dataset_cid=dataset_cid,
         split=SplitSpec(strategy=options.split, alpha=options.alpha),  # type: ignore[arg-type]
         training=TrainingSpec(learning_rate=options.learning_rate, batch_size=8, local_epochs=options.local_epochs),
         aggregation=options.aggregation,
     )
-    spec_cid = creator_store.add(spec.canonical_json())
-    pool = 1000 * UNIT
-    await owner.token.faucet(pool)
-    await owner.token.approve(owner.deployment.session_manager, pool)
-    params = SessionParams(
-        name=spec.name, dataset_cid=dataset_cid, spec_cid=spec_cid, spec_hash=spec.spec_hash,
-        total_rounds=options.rounds, min_participants=options.runners - 1, max_participants=options.runners,
-        round_timeout=60, min_stake=100 * UNIT, reward_pool=pool,
-    )
-    session_id = await owner.sessions.create_session(params)
-    clock.say(f"session {session_id} created: dataset {dataset_cid}, spec {spec_cid}, pool {pool // UNIT} USDFC")
-    for runner in net.runners:
-        await runner.chain.sessions.join_session(session_id)
-    await owner.sessions.start_session(session_id)
+
+
+async def _session(options: DemoOptions, clock: Clock, state: DevnetState, out: Path) -> DemoResult:
+    deployment = Deployment.load(state.deployment_file)
+    url, token = endpoint_for(state.nodes[0].data_dir)
+    async with (
+        await ChainClient.connect(deployment, account=Account.from_key(state.creator_key)) as owner,
+        NodeApiClient(url, token) as node,
+    ):
+        dataset_cid = await node.add_content((EXAMPLES / "iris.csv").read_bytes())
+        spec = _spec(options, dataset_cid)
+        spec_cid = await node.add_content(spec.canonical_json())
+        pool = 1000 * UNIT
+        await owner.token.faucet(pool)
+        await owner.token.approve(deployment.session_manager, pool)
+        params = SessionParams(
+            name=spec.name, dataset_cid=dataset_cid, spec_cid=spec_cid, spec_hash=spec.spec_hash,
+            total_rounds=options.rounds, min_participants=options.runners - 1 if options.kill_leader_round else
+            options.runners, max_participants=options.runners, round_timeout=options.round_timeout,
+            min_stake=100 * UNIT, reward_pool=pool,
+        )  # fmt: skip
+        session_id = await owner.sessions.create_session(params)
+        clock.say(f"session {session_id} created: dataset {dataset_cid}, spec {spec_cid}, pool {pool // UNIT} USDFC")
+        await _until(lambda v: v.participant_count == options.runners, owner, session_id, 120, "the nodes to join")
+        clock.say(f"all {options.runners} nodes joined by themselves; starting the session")
+        await owner.sessions.start_session(session_id)
+        killed = await _watch(options, clock, owner, state, session_id)
+        view = await owner.sessions.get_session(session_id)
+        rows = await _round_rows(owner, session_id, view)
+        rewards, dust = await _rewards(owner, state, session_id, view, killed)
+        print("\n" + format_round_table(rows) + "\n")
+        print(format_reward_table(rewards, "USDFC"))
+        print(f"rounding dust credited back to the creator: {dust} base units\n")
+        live = next(n for n in state.nodes if n.address != killed)
+        async with NodeApiClient(*endpoint_for(live.data_dir)) as reader:  # any live node serves the model by CID
+            await _write_outputs(reader, spec, view, rows, out, options)
+        clock.say(f"wrote {out}/: loss_accuracy.png, trained_model.json, trained_model.safetensors, summary.json")
+        result = DemoResult(session_id, pool, tuple(rows), tuple(rewards), dust, killed)
+        (out / "summary.json").write_text(json.dumps(dataclasses.asdict(result), indent=2) + "\n")
+        return result
+
+
+async def _until(check: object, owner: ChainClient, session_id: int, timeout: float, what: str) -> SessionView:
+    with trio.move_on_after(timeout):
+        while True:
+            view = await owner.sessions.get_session(session_id)
+            if check(view):  # type: ignore[operator]
+                return view
+            await trio.sleep(0.25)
+    raise ChainError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+async def _watch(options: DemoOptions, clock: Clock, owner: ChainClient, state: DevnetState, session_id: int) -> str:
+    """Print each round as the chain finalises it; kill the chosen round's leader if asked. Returns who was killed."""
     view = await owner.sessions.get_session(session_id)
     participants = await owner.sessions.participants(session_id)
-    clock.say(f"{len(participants)} runners joined; session started, seed {view.seed.hex()[:16]}… from prevrandao")
-
-    # Each runner fetches the spec and dataset by CID, checks the spec against the on-chain hash, and derives the
-    # same shards and initial model on its own.
-    works = []
-    for runner in net.runners:
-        fetched = SessionSpec.from_json(runner.store.get(spec_cid))
-        if fetched.spec_hash != view.params.spec_hash:
-            raise ChainError("the spec fetched by CID does not match the on-chain specHash")
-        works.append(SessionWork.prepare(session_id, fetched, runner.store.get(dataset_cid), view.seed, participants))
-    work = works[0]
-    sizes = ", ".join(f"{r.address[:8]}…: {work.shard_sizes[r.address.lower()]}" for r in net.runners)
-    clock.say(f"partition ({options.split}, alpha {options.alpha}) computed by every runner: shard sizes {sizes}")
-    state = work.initial_state()
-    base_cid = "genesis"  # round 1 starts from the model every runner derives from the seed
-    domain = SigningDomain(owner.deployment.chain_id, owner.deployment.session_manager)
-    by_address = {r.address: r for r in net.runners}
-    rows: list[RoundRow] = []
-
-    for round_number in range(1, options.rounds + 1):
-        cids, train_loss = train_all(work, net.runners, round_number, state, base_cid)
-        eligible = await owner.sessions.eligible_leader(session_id)
-        step = eligible.step
-        if options.silent_leader_round == round_number:
-            clock.say(f"round {round_number}: leader {eligible.leader} stays silent; waiting out the round timeout")
-            increase_time(owner.rpc.url, params.round_timeout)
-            eligible = await owner.sessions.eligible_leader(session_id)
-            step = eligible.step
-        if eligible.leader != leader_at(view.seed, round_number, step, participants):
-            raise ChainError("the contract and consensus/election.py disagree on the leader")
-        leader = by_address[eligible.leader]
-        proposal, statement, result, metrics, _ = lead_round(work, leader, round_number, state, base_cid, cids, domain)
-        signatures = []
-        for follower in net.runners:
-            signature, reasons = verify_and_attest(
-                work, follower, proposal, statement, state=state, base_cid=base_cid,
-                my_update_cid=cids[follower.address.lower()], eligible_leaders=[eligible.leader],
-                min_participants=params.min_participants, domain=domain,
-            )
-            if signature is None:
-                clock.say(f"  {follower.address} refuses to attest: {'; '.join(reasons)}")
-            else:
-                signatures.append((recover_attestation_signer(domain, statement, signature), signature))
-        signatures.sort(key=lambda pair: int(pair[0], 16))  # the contract wants signers in ascending order
-        contributions = tuple(contributions_of(proposal))
-        receipt = await leader.chain.sessions.submit_round(
-            session_id,
-            RoundResult(
-                round_number, proposal.model_cid, round(metrics.loss * SCALE),
-                round((metrics.accuracy or 0.0) * SCALE), contributions,
-            ),
-            [s for _, s in signatures],
-        )
-        state = read_global(work, leader.store.get(proposal.model_cid), state)
-        base_cid = proposal.model_cid
-        rows.append(
-            RoundRow(
-                round_number, leader.address, step, result.num_updates, len(signatures), train_loss, metrics.loss,
-                metrics.accuracy or 0.0, proposal.model_cid, receipt.gas_used,
-            )
-        )
-        clock.say(
-            f"round {round_number}/{options.rounds}: leader {leader.address[:10]}… (step {step}) posted "
-            f"{proposal.model_cid[:20]}… with {len(signatures)} attestations; eval accuracy {metrics.accuracy:.3f}"
-        )
-
-    return await _finish(clock, owner, net, session_id, work, state, rows, out, pool)
-
-
-async def _finish(
-    clock: Clock,
-    owner: ChainClient,
-    net: InProcessNetwork,
-    session_id: int,
-    work: SessionWork,
-    state: State,
-    rows: list[RoundRow],
-    out: Path,
-    pool: int,
-) -> DemoResult:
-    view = await owner.sessions.get_session(session_id)
+    seen, killed = 0, ""
+    deadline = trio.current_time() + options.rounds * options.round_timeout * (options.runners + 2)
+    while view.status is SessionStatus.ACTIVE and trio.current_time() < deadline:
+        if options.kill_leader_round == view.current_round and not killed:
+            killed = leader_at(view.seed, view.current_round, 0, participants)
+            node = next(n for n in state.nodes if n.address == killed)
+            os.killpg(node.pid, signal.SIGKILL)
+            clock.say(f"round {view.current_round}: killed the elected leader's node {killed} (kill -9)")
+        for number in range(seen + 1, view.current_round if view.status is SessionStatus.ACTIVE else 0):
+            await _say_round(clock, owner, session_id, number, options.rounds, view.seed, participants)
+            seen = number
+        await trio.sleep(0.25)
+        view = await owner.sessions.get_session(session_id)
     if view.status is not SessionStatus.COMPLETED:
-        raise ChainError(f"session {session_id} ended as {view.status.name}, expected COMPLETED")
+        raise ChainError(f"session {session_id} ended as {view.status.name}, not COMPLETED: see the node logs")
+    for number in range(seen + 1, options.rounds + 1):
+        await _say_round(clock, owner, session_id, number, options.rounds, view.seed, participants)
     clock.say(f"session {session_id} completed on-chain; final model {view.final_model_cid}")
-    print("\n" + format_round_table(rows) + "\n")
+    return killed
 
-    rewards = []
-    for runner in net.runners:
-        owed = await owner.sessions.owed(runner.address)
-        points = await owner.sessions.points_of(session_id, runner.address)
-        rep = await owner.sessions.reputation(runner.address)
-        before = await runner.chain.token.balance_of(runner.address)
-        await runner.chain.sessions.claim()
-        after = await runner.chain.token.balance_of(runner.address)
-        assert after - before == owed, "claim paid a different amount than owed"
-        rewards.append(
-            RewardRow(runner.address, work.shard_sizes[runner.address.lower()], points, owed, rep.rounds_done,
-                      rep.leaderships_done)
+
+def _failover_step(seed: bytes, number: int, participants: list[str], leader: str) -> int:
+    return next(k for k in range(len(participants) + 1) if leader_at(seed, number, k, participants) == leader)
+
+
+async def _say_round(
+    clock: Clock, owner: ChainClient, session_id: int, number: int, total: int, seed: bytes, participants: list[str]
+) -> None:
+    record = await owner.sessions.get_round(session_id, number)
+    step = _failover_step(seed, number, participants, record.leader)
+    failover = f" after {step} failover step(s)" if step else ""
+    clock.say(
+        f"round {number}/{total}: leader {record.leader[:10]}…{failover} posted {record.model_cid[:24]}…; "
+        f"eval loss {record.loss / SCALE:.4f}, accuracy {record.accuracy / SCALE:.3f}"
+    )
+
+
+async def _round_rows(owner: ChainClient, session_id: int, view: SessionView) -> list[RoundRow]:
+    participants = await owner.sessions.participants(session_id)
+    rows = []
+    for number in range(1, view.params.total_rounds + 1):
+        record = await owner.sessions.get_round(session_id, number)
+        step = _failover_step(view.seed, number, participants, record.leader)
+        rows.append(
+            RoundRow(number, record.leader, step, record.loss / SCALE, record.accuracy / SCALE, record.model_cid)
         )
-    dust = await owner.sessions.owed(owner.address or "")
-    print(format_reward_table(rewards, "USDFC"))
-    print(f"rounding dust credited back to the creator: {dust} base units\n")
+    return rows
 
-    final_bytes = net.runners[0].store.get(view.final_model_cid)
-    final_state = read_global(work, final_bytes, state)
+
+async def _rewards(
+    owner: ChainClient, state: DevnetState, session_id: int, view: SessionView, killed: str
+) -> tuple[list[RewardRow], int]:
+    """Each runner's points and reward; live nodes claim by themselves, so wait for their owed balance to clear."""
+    alive = [n.address for n in state.nodes if n.address != killed]
+
+    async def all_claimed() -> bool:
+        return all([await owner.sessions.owed(a) == 0 for a in alive])
+
+    with trio.move_on_after(30):
+        while not await all_claimed():
+            await trio.sleep(0.25)
+    rows = []
+    for node in state.nodes:
+        points = await owner.sessions.points_of(session_id, node.address)
+        rep = await owner.sessions.reputation(node.address)
+        reward = view.params.reward_pool * points // view.total_points if view.total_points else 0
+        unclaimed = await owner.sessions.owed(node.address)
+        rows.append(
+            RewardRow(node.address, points, reward, unclaimed == 0, rep.rounds_done, rep.leaderships_done,
+                      rep.leaderships_missed)
+        )  # fmt: skip
+    return rows, await owner.sessions.owed(owner.address or "")
+
+
+async def _write_outputs(
+    node: NodeApiClient, spec: SessionSpec, view: SessionView, rows: list[RoundRow], out: Path, options: DemoOptions
+) -> None:
+    """The final model, fetched by CID through a node and decoded strictly, exported two ways; and the plot."""
+    config = spec.model_config
+    template = model_state(build_model(config))
+    data = await node.get_content(view.final_model_cid)
+    state, _ = decode_model(data, expected=tensor_specs(template), limits=DecodeLimits())
     metrics = {"loss": rows[-1].eval_loss, "accuracy": rows[-1].eval_accuracy}
-    (out / "trained_model.json").write_bytes(export_model_json(final_state, work.config, metrics))
-    (out / "trained_model.safetensors").write_bytes(export_model_safetensors(final_state, work.config, metrics))
-    write_plot(rows, out / "loss_accuracy.png", f"Iris, {len(net.runners)} runners, session {session_id}")
-    result = DemoResult(session_id, pool, tuple(rows), tuple(rewards), dust)
-    (out / "summary.json").write_text(json.dumps(dataclasses.asdict(result), indent=2) + "\n")
-    clock.say(f"wrote {out}/: loss_accuracy.png, trained_model.json, trained_model.safetensors, summary.json")
-    return result
+    (out / "trained_model.json").write_bytes(export_model_json(state, config, metrics))
+    (out / "trained_model.safetensors").write_bytes(export_model_safetensors(state, config, metrics))
+    write_plot(rows, out / "loss_accuracy.png", f"Iris, {options.runners} runner nodes, {options.aggregation}")
 
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
+    clock = Clock()
     try:
-        trio.run(run_demo, options)
+        run(options, clock)
     except KeyboardInterrupt:
         print("\ninterrupted: everything the demo started has been stopped", file=sys.stderr)
         return 130
-    except (AnvilStartError, ChainError, LearningError, SpecError, StorageError, OSError) as exc:
-        print(f"demo failed: {exc}", file=sys.stderr)
+    except (AnvilStartError, ChainError, DevnetError, LearningError, NodeError, SpecError, StorageError) as exc:
+        print(f"demo failed: {exc}\n(node logs: {options.out}/devnet/node*/node.log)", file=sys.stderr)
         return 1
     return 0
 

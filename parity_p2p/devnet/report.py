@@ -13,24 +13,21 @@ TOKEN_UNIT = 10**18
 class RoundRow:
     round: int
     leader: str
-    failover_step: int
-    updates: int
-    attestations: int
-    train_loss: float
-    eval_loss: float
+    failover_step: int  # 0 when the first elected leader posted
+    eval_loss: float  # of the new global model on the held-out split, as posted on-chain
     eval_accuracy: float
     model_cid: str
-    gas_used: int
 
 
 @dataclass(frozen=True)
 class RewardRow:
     runner: str
-    data_size: int
     points: int
     reward: int  # token base units
+    claimed: bool
     rounds_done: int
     leaderships_done: int
+    leaderships_missed: int
 
 
 def _short(address: str) -> str:
@@ -38,24 +35,21 @@ def _short(address: str) -> str:
 
 
 def format_round_table(rows: Sequence[RoundRow]) -> str:
-    header = "round  leader        updates  attest  train loss  eval loss  eval acc  gas       model CID"
-    lines = [header, "-" * len(header)]
+    header = "round  leader          eval loss  eval acc  model CID"
+    lines = [header, "-" * 96]
     for r in rows:
-        leader = _short(r.leader) + (f"+{r.failover_step}" if r.failover_step else "")
-        lines.append(
-            f"{r.round:>5}  {leader:<12}  {r.updates:>7}  {r.attestations:>6}  {r.train_loss:>10.4f}  "
-            f"{r.eval_loss:>9.4f}  {r.eval_accuracy:>8.3f}  {r.gas_used:>8}  {r.model_cid}"
-        )
+        leader = _short(r.leader) + (f" (+{r.failover_step})" if r.failover_step else "")
+        lines.append(f"{r.round:>5}  {leader:<14}  {r.eval_loss:>9.4f}  {r.eval_accuracy:>8.3f}  {r.model_cid}")
     return "\n".join(lines)
 
 
 def format_reward_table(rows: Sequence[RewardRow], symbol: str) -> str:
-    header = f"runner        data  points  rounds  led  reward ({symbol})"
+    header = f"runner        points  rounds  led  missed  reward ({symbol})  claimed"
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
-            f"{_short(r.runner):<12}  {r.data_size:>4}  {r.points:>6}  {r.rounds_done:>6}  {r.leaderships_done:>3}  "
-            f"{r.reward / TOKEN_UNIT:>12.6f}"
+            f"{_short(r.runner):<12}  {r.points:>6}  {r.rounds_done:>6}  {r.leaderships_done:>3}  "
+            f"{r.leaderships_missed:>6}  {r.reward / TOKEN_UNIT:>14.6f}  {'yes' if r.claimed else 'no (node down)'}"
         )
     return "\n".join(lines)
 
@@ -69,7 +63,6 @@ def write_plot(rows: Sequence[RoundRow], path: Path, title: str) -> None:
 
     rounds = [r.round for r in rows]
     fig, loss_ax = plt.subplots(figsize=(7, 4), dpi=120)
-    loss_ax.plot(rounds, [r.train_loss for r in rows], "o--", color="tab:orange", label="train loss (mean)")
     loss_ax.plot(rounds, [r.eval_loss for r in rows], "o-", color="tab:red", label="eval loss")
     loss_ax.set_xlabel("round")
     loss_ax.set_ylabel("loss")

@@ -192,6 +192,9 @@ def status(
 
 
 def main() -> None:
+    from parity_p2p.devnet.cli import devnet_app
+
+    app.add_typer(devnet_app, name="devnet")
     app()
 
 

@@ -370,10 +370,12 @@ async def _check_registration(chain: ChainClient, account: LocalAccount, layout:
 def default_session_service() -> NodeService | None:
     """The session runner `parity-node start` plugs in.
 
-    ---- plug point: return the session runner's NodeService here (see services.py and docs/node.md). Until it
-    exists the node runs without one: gossip, content and the API work, sessions are only read from the chain.
+    The session runner (node/session_node_service.py): follows the chain, joins sessions by policy, trains, leads
+    and attests rounds, and answers the API's session routes and update submissions.
     """
-    return None
+    from parity_p2p.node.session_node_service import SessionNodeService
+
+    return SessionNodeService()
 
 
 async def run_until_signal(

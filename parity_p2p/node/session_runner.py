@@ -44,6 +44,7 @@ from parity_p2p.gossip.update_protocol import UpdateOffer, Verdict, push_update
 from parity_p2p.learning.errors import LearningError
 from parity_p2p.learning.strategies import State
 from parity_p2p.node.context import NodeContext
+from parity_p2p.node.errors import UpdateRefused
 from parity_p2p.node.messages import (
     ATTESTATION_KIND,
     PROPOSAL_KIND,
@@ -230,6 +231,8 @@ class SessionRunner:
         assert state is not None
         made = await trio.to_thread.run_sync(make_update, work, self.ctx.address, rs.round, state, rs.base_cid)
         rs.stats.train_seconds = made.metrics.seconds
+        if self.me in rs.updates:
+            return  # a manual submission (submit_own_update) came first
         cid = await self.ctx.store.aadd(made.data)
         rs.my_update_cid = cid
         update, _ = await trio.to_thread.run_sync(self._read_update, rs, made.data, self.me)
@@ -263,6 +266,29 @@ class SessionRunner:
                 reason = str(exc) or type(exc).__name__
             await trio.sleep(PUSH_RETRY_S)
         self.ctx.emit("update.push_failed", {"session": self.session_id, "round": rs.round, "reason": reason})
+
+    async def submit_own_update(self, round_number: int, data: bytes) -> str:
+        """A manually made update for this node (`parity-client fl submit-update`), validated like any other and
+        then announced and pushed as the node's own. Refused once the node has sent its update for the round."""
+        rs = self.rounds.get(round_number)
+        if rs is None or round_number != self.current_round or rs.global_state is None:
+            raise UpdateRefused(f"round {round_number} is not open (current round {self.current_round})", 409)
+        if self.me in rs.updates:
+            raise UpdateRefused(f"this node already sent its update for round {round_number}", 409)
+        try:
+            update, meta = await trio.to_thread.run_sync(self._read_update, rs, data, self.me)
+        except (LearningError, UpdateMismatch) as exc:
+            raise UpdateRefused(str(exc), 400) from None
+        cid = await self.ctx.store.aadd(data)
+        rs.my_update_cid = cid
+        rs.updates[self.me] = (update, cid)
+        rs.poke()
+        announcement = UpdateAnnouncement(cid, meta.data_size, float(meta.loss or 0.0), 0.0)
+        await self._publish(UPDATE_KIND.kind, announcement.payload(), rs.round)
+        leader = self._leader_now(rs)
+        if leader != self.me:
+            await self._push(rs, leader, cid, data)
+        return cid
 
     def _read_update(self, rs: RoundState, data: bytes, sender: str) -> Any:
         assert rs.global_state is not None

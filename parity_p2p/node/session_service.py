@@ -38,6 +38,7 @@ class JoinPolicy:
     max_concurrent_sessions: int = 2
     # `custom` models run code named by the session creator: a runner must opt in to it.
     accepted_model_types: tuple[str, ...] = ("neural_network", "linear_regression")
+    min_reward_per_round: int = 0  # token base units a participant can expect per round (pool / rounds / max)
     spec_fetch_timeout_s: float = 10.0
     dataset_fetch_timeout_s: float = 60.0
     max_dataset_bytes: int = 1 << 30
@@ -117,6 +118,10 @@ class SessionService:
             return f"already in {len(self.runners)} sessions (max_concurrent_sessions)"
         if view.participant_count >= view.params.max_participants:
             return "the session is full"
+        p = view.params
+        per_round = p.reward_pool // (p.total_rounds * p.max_participants)
+        if per_round < self.policy.min_reward_per_round:
+            return f"reward {per_round} per runner per round is below policy.min_reward_per_round"
         stake = await self.ctx.chain.registry.stake_of(self.ctx.address)
         if stake < view.params.min_stake:
             return f"stake {stake} is below the session minimum {view.params.min_stake}"

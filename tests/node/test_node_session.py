@@ -60,11 +60,12 @@ async def test_four_nodes_complete_a_session_and_the_final_model_is_the_verified
         # Any node can fetch the final model by CID, and it is the aggregate of what round 3 included.
         finals = [await node.store.aget(view.final_model_cid) for node in nodes]
         assert all(f == finals[0] for f in finals)
-        await wait_for(lambda: session_id in nodes[1].service.finished, 30, "the runner to wind up")
-        runner = nodes[1].service.finished[session_id]
-        last = runner.rounds[3]
         leader = runner_id((await owner.sessions.get_round(session_id, 3)).leader)
-        proposal = last.proposals.get(leader) or next(iter(last.proposals.values()))
+        follower = next(n for n in nodes if runner_id(n.account.address) != leader)
+        await wait_for(lambda: session_id in follower.service.finished, 30, "the runner to wind up")
+        runner = follower.service.finished[session_id]
+        last = runner.rounds[3]
+        proposal = last.proposals[leader]
         work = runner.work
         assert work is not None and last.global_state is not None
         updates = []
