@@ -101,6 +101,7 @@ class SessionScreen(LiveScreen):
             f"/{s.total_rounds} · {done} finalised · {s.participant_count} runners "
             f"({s.min_participants}-{s.max_participants}) · pool {format_tokens(s.reward_pool)}"
             f" · {'joined' if s.joined else 'not joined'}"
+            + (f"\nthis node: {local_figures(s.local)}" if s.local else "")
         )
         self.query_one("#round-progress", ProgressBar).update(total=max(s.total_rounds, 1), progress=done)
         self.query_one("#round-chart", RoundChart).show_rounds(self.rounds)

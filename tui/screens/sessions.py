@@ -5,11 +5,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
-from tui.model import format_tokens
+from tui.model import MISSING, format_tokens
 from tui.screens.base import LiveScreen
 from tui.screens.session import SessionScreen
 
-COLUMNS = ("ID", "Name", "Status", "Round", "Runners", "Pool", "Joined")
+COLUMNS = ("ID", "Name", "Status", "Round", "Runners", "Pool", "Joined", "This node")
 
 
 class SessionsScreen(LiveScreen):
@@ -43,6 +43,7 @@ class SessionsScreen(LiveScreen):
                 f"{s.participant_count} ({s.min_participants}-{s.max_participants})",
                 format_tokens(s.reward_pool),
                 "yes" if s.joined else "no",
+                str(s.local.get("phase", MISSING)),
                 key=str(s.session_id),
             )
         if snapshot.sessions:
