@@ -70,7 +70,8 @@ def test_every_screen_shows_the_node_and_a_new_session_appears(running_node: Run
             await wait_until(pilot, lambda: table_rows(sessions)[0][:2] == [str(created), "tui live"],
                              "the session created while the TUI runs, on top")  # fmt: skip
 
-            await pilot.press("enter")  # the cursor is on the newest session
+            assert sessions.cursor_row == 1, "the cursor stays on the session it was on"
+            await pilot.press("up", "enter")
             detail = app.screen
             assert isinstance(detail, SessionScreen) and detail.session_id == created
             await wait_until(pilot, lambda: detail.session is not None, "the session's details")

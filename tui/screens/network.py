@@ -7,6 +7,7 @@ from textual.widgets import DataTable, Static
 
 from tui.model import MISSING, format_optional, format_tokens, short
 from tui.screens.base import LiveScreen
+from tui.widgets.table_fill import fill_table
 
 COLUMNS = ("Peer", "Conn", "Account", "Latency", "Stake", "Rep.", "Sessions", "Addresses")
 
@@ -36,9 +37,8 @@ class NetworkScreen(LiveScreen):
             return
         connected = sum(1 for p in snapshot.peers if p.connected)
         summary.update(f"Peer {snapshot.self_peer} · {connected} connected · {len(snapshot.peers)} known")
-        table.clear()
-        for peer in snapshot.peers:
-            table.add_row(
+        rows = [
+            (
                 short(peer.peer_id),
                 "yes" if peer.connected else "no",
                 short(peer.address) if peer.address else MISSING,
@@ -47,7 +47,9 @@ class NetworkScreen(LiveScreen):
                 format_optional(peer.reputation),
                 ", ".join(str(s) for s in peer.sessions) or MISSING,
                 ", ".join(transport_part(a) for a in peer.addrs) or MISSING,
-                key=peer.peer_id,
             )
+            for peer in snapshot.peers
+        ]
+        fill_table(table, rows, [peer.peer_id for peer in snapshot.peers])
         if not snapshot.peers:
             summary.update(f"Peer {snapshot.self_peer} · no peers yet")

@@ -10,6 +10,7 @@ from textual.widgets import DataTable
 
 from tui.model import MISSING, format_duration, format_optional, format_tokens
 from tui.screens.base import LiveScreen
+from tui.widgets.table_fill import fill_table
 
 
 def _yes_no(value: bool | None) -> str:
@@ -36,11 +37,9 @@ class NodeScreen(LiveScreen):
         table = self.query_one("#node-facts", DataTable)
         app = self.tui
         data_dir = str(app.link.endpoint.data_dir) if app.link.endpoint.data_dir else "(not given: --api)"
-        table.clear()
         snapshot = app.snapshot
         if snapshot is None:
-            table.add_row("node", "waiting for the node…")
-            table.add_row("data directory", data_dir)
+            fill_table(table, [("node", "waiting for the node…"), ("data directory", data_dir)])
             return
         s = snapshot.status
         metrics = dict(snapshot.metrics)
@@ -65,5 +64,4 @@ class NodeScreen(LiveScreen):
             ("events", f"last seq {_metric(metrics, 'events', 'last_seq')}, "
                        f"dropped {_metric(metrics, 'events', 'dropped')}"),
         ]  # fmt: skip
-        for name, value in rows:
-            table.add_row(name, value)
+        fill_table(table, rows)

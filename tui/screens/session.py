@@ -21,6 +21,7 @@ from tui.model import MISSING, format_clock, format_tokens, participants_of, rew
 from tui.screens.base import LiveScreen
 from tui.screens.events import event_line
 from tui.widgets.round_chart import RoundChart
+from tui.widgets.table_fill import fill_table
 
 ROUND_COLUMNS = ("Round", "Leader", "Loss", "Accuracy", "Model CID", "Finalised (UTC)", "This node")
 ACTIVITY_LINES = 8
@@ -111,27 +112,27 @@ class SessionScreen(LiveScreen):
         self._show_activity()
 
     def _show_rounds(self, rounds: Sequence[RoundInfo]) -> None:
-        table = self.query_one("#rounds", DataTable)
-        table.clear()
+        rows = []
         for r in rounds:
             final = r.finalized_at > 0
-            table.add_row(
-                str(r.round),
-                short(r.leader) if final else "(open)",
-                f"{r.loss:.4f}" if final else MISSING,
-                f"{r.accuracy:.2%}" if final else MISSING,
-                short(r.model_cid, 14) if r.model_cid else MISSING,
-                format_clock(r.finalized_at) if final else MISSING,
-                local_figures(r.local),
+            rows.append(
+                (
+                    str(r.round),
+                    short(r.leader) if final else "(open)",
+                    f"{r.loss:.4f}" if final else MISSING,
+                    f"{r.accuracy:.2%}" if final else MISSING,
+                    short(r.model_cid, 14) if r.model_cid else MISSING,
+                    format_clock(r.finalized_at) if final else MISSING,
+                    local_figures(r.local),
+                )
             )
+        fill_table(self.query_one("#rounds", DataTable), rows, [str(r.round) for r in rounds])
 
     def _show_participants(self, s: SessionInfo) -> None:
         rows = participants_of(s)
         note = self.query_one("#participants-note", Static)
         table = self.query_one("#participants", DataTable)
-        table.clear()
-        for p in rows:
-            table.add_row(short(p.address), p.contribution, p.state)
+        fill_table(table, [(short(p.address), p.contribution, p.state) for p in rows], [p.address for p in rows])
         table.display = bool(rows)
         note.update(
             ""

@@ -8,6 +8,7 @@ from textual.widgets import DataTable, Static
 from tui.model import MISSING, format_tokens
 from tui.screens.base import LiveScreen
 from tui.screens.session import SessionScreen
+from tui.widgets.table_fill import fill_table
 
 COLUMNS = ("ID", "Name", "Status", "Round", "Runners", "Pool", "Joined", "This node")
 
@@ -32,10 +33,8 @@ class SessionsScreen(LiveScreen):
             return
         joined = sum(1 for s in snapshot.sessions if s.joined)
         summary.update(f"{len(snapshot.sessions)} sessions · {joined} joined · Enter opens one")
-        keep = table.cursor_row
-        table.clear()
-        for s in snapshot.sessions:
-            table.add_row(
+        rows = [
+            (
                 str(s.session_id),
                 s.name,
                 s.status,
@@ -44,10 +43,10 @@ class SessionsScreen(LiveScreen):
                 format_tokens(s.reward_pool),
                 "yes" if s.joined else "no",
                 str(s.local.get("phase", MISSING)),
-                key=str(s.session_id),
             )
-        if snapshot.sessions:
-            table.move_cursor(row=min(keep, len(snapshot.sessions) - 1))
+            for s in snapshot.sessions
+        ]
+        fill_table(table, rows, [str(s.session_id) for s in snapshot.sessions])
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
