@@ -1,5 +1,6 @@
 """The TUI against a real `parity-node` process on a real anvil: every screen reached by its key, the data on
-each one being the node's, and a session created on chain while the TUI runs showing up by itself."""
+each one being the node's, and a session created on chain while the TUI runs showing up by itself, with the
+node's live event about it."""
 
 from __future__ import annotations
 
@@ -77,6 +78,11 @@ def test_every_screen_shows_the_node_and_a_new_session_appears(running_node: Run
             await wait_until(pilot, lambda: detail.session is not None, "the session's details")
             summary = static_text(detail.query_one("#session-summary", Static))
             assert f"#{created} tui live" in summary and "open" in summary
+            # The node's session runner looks at every new session and says what it does with it (joins or
+            # declines): that event arrives live on the stream and lands in this session's activity.
+            activity = detail.query_one("#session-activity", Static)
+            await wait_until(pilot, lambda: f'"session":{created}' in static_text(activity),
+                             "a live event about the new session")  # fmt: skip
             await pilot.press("escape")
             assert isinstance(app.screen, SessionsScreen)
 
