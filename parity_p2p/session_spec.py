@@ -49,6 +49,29 @@ class PrivacySpec:
 
 
 @dataclass(frozen=True)
+class PrivateDataSpec:
+    """Runners bring their own rows, which never leave them: each maps `name` to a local CSV in its config.toml
+    ([datasets]) with exactly these feature columns and this label column. Only row counts enter the session, and
+    each is capped by `max_rows` because no other node can check it."""
+
+    name: str
+    features: tuple[str, ...]
+    label: str
+    classes: tuple[str, ...] = ()  # the label -> index order every runner uses; empty for regression
+    max_rows: int = 100_000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", tuple(self.features))
+        object.__setattr__(self, "classes", tuple(self.classes))
+        if not self.name.strip() or not self.label.strip() or not self.features:
+            raise SpecError("private_data", "name, label and features must not be empty")
+        if len(set(self.features)) != len(self.features) or self.label in self.features:
+            raise SpecError("private_data.features", "feature names must be distinct and differ from the label")
+        if self.max_rows < 1:
+            raise SpecError("private_data.max_rows", f"must be >= 1, got {self.max_rows}")
+
+
+@dataclass(frozen=True)
 class SessionSpec:
     name: str
     model: dict[str, Any]
@@ -61,6 +84,7 @@ class SessionSpec:
     aggregation: str = "fedavg"
     aggregation_params: dict[str, Any] = field(default_factory=dict)
     privacy: PrivacySpec = field(default_factory=PrivacySpec)
+    private_data: PrivateDataSpec | None = None  # None: the dataset is public, by `dataset_cid`
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -109,6 +133,7 @@ class SessionSpec:
                 aggregation=raw.pop("aggregation", "fedavg"),
                 aggregation_params=raw.pop("aggregation_params", {}),
                 privacy=PrivacySpec(**raw.pop("privacy", {})),
+                private_data=PrivateDataSpec(**private) if (private := raw.pop("private_data", None)) else None,
             )
         except KeyError as exc:
             raise SpecError(str(exc.args[0]), "is required") from None
@@ -118,7 +143,7 @@ class SessionSpec:
 
 _FIELDS = {
     "name", "model", "dataset_cid", "description", "label_column", "eval_fraction",
-    "split", "training", "aggregation", "aggregation_params", "privacy",
+    "split", "training", "aggregation", "aggregation_params", "privacy", "private_data",
 }  # fmt: skip
 
 
@@ -139,6 +164,13 @@ def _validate(spec: SessionSpec) -> None:
         raise SpecError("training.optimizer", f"must be 'sgd' or 'adam', got {t.optimizer!r}")
     if spec.aggregation not in available_strategies():
         raise SpecError("aggregation", f"unknown {spec.aggregation!r}; available: {', '.join(available_strategies())}")
+    data = spec.private_data
+    if data is not None:
+        config = spec.model_config
+        if config.input_size != len(data.features):
+            raise SpecError("private_data.features", f"{len(data.features)} given, the model takes {config.input_size}")
+        if config.task == "classification" and len(data.classes) != config.output_size:
+            raise SpecError("private_data.classes", f"{len(data.classes)} given, the model has {config.output_size}")
     p = spec.privacy
     if p.enabled and not (p.noise_multiplier > 0 and p.l2_norm_clip > 0 and 0 < p.delta < 1):
         raise SpecError("privacy", "noise_multiplier and l2_norm_clip must be > 0 and delta in (0, 1)")

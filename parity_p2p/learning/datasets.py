@@ -67,8 +67,17 @@ class TabularDataset:
         return int(self.features.shape[0])
 
 
-def parse_csv(data: bytes, *, label_column: str | int | None = None, task: Task = "classification") -> TabularDataset:
+def parse_csv(
+    data: bytes,
+    *,
+    label_column: str | int | None = None,
+    task: Task = "classification",
+    classes: Sequence[str] | None = None,
+) -> TabularDataset:
     """Parse CSV bytes (UTF-8, comma separated, a header line) into a :class:`TabularDataset`.
+
+    ``classes`` fixes the label -> index mapping (a label outside it is a CsvError): runners holding private
+    shards that miss some classes must still number them alike. Without it, the labels found are sorted.
 
     ``label_column`` is a header name or a 0-based column index (negative counts from the end); by default
     the last column. Every other column must be numeric and finite. Blank lines are skipped.
@@ -105,7 +114,14 @@ def parse_csv(data: bytes, *, label_column: str | int | None = None, task: Task 
     for (line, _), label in zip(rows[1:], raw_labels, strict=True):
         if not label:
             raise CsvError(line, f"label column {names[label_index]!r} is empty")
-    classes = _sorted_classes(set(raw_labels))
+    if classes is None:
+        classes = _sorted_classes(set(raw_labels))
+    else:
+        classes = tuple(classes)
+        known = set(classes)
+        for (line, _), label in zip(rows[1:], raw_labels, strict=True):
+            if label not in known:
+                raise CsvError(line, f"label {label!r} is not one of the declared classes {list(classes)}")
     index = {name: i for i, name in enumerate(classes)}
     labels = np.array([index[label] for label in raw_labels], dtype=np.int64)
     return TabularDataset(features, labels, classes, feature_names)

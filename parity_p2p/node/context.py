@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -35,6 +36,7 @@ class NodeContext:
     auto_claim: bool = True
     poll_interval_s: float = 0.5
     membership: ChainMembership | None = None  # told of each new round, so gossip validation keeps up
+    local_datasets: Mapping[str, Path] = field(default_factory=dict)  # private-data schema name -> local CSV
 
     @property
     def address(self) -> str:

@@ -48,6 +48,7 @@ class SessionNodeService:
             emit=emit,
             auto_claim=policy.auto_claim,
             membership=node.membership,
+            local_datasets=node.config.datasets,
         )
         join = JoinPolicy(
             auto_join=policy.auto_join,

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -56,6 +58,7 @@ from parity_p2p.node.messages import (
 )
 from parity_p2p.node.round_state import RoundState, RoundStats
 from parity_p2p.node.work import (
+    PrivateDataMismatch,
     SessionWork,
     UpdateMismatch,
     aggregate,
@@ -85,6 +88,19 @@ class SessionSetupError(RuntimeError):
 
 class ContentUnavailable(RuntimeError):
     """The session's spec or dataset cannot be fetched right now (no connected peer has it): worth retrying."""
+
+
+def read_local_dataset(datasets: Mapping[str, Path], spec: SessionSpec) -> bytes:
+    """This runner's own CSV for a private-data session (config.toml [datasets]); it is never sent anywhere."""
+    assert spec.private_data is not None
+    name = spec.private_data.name
+    path = datasets.get(name)
+    if path is None:
+        raise PrivateDataMismatch(f"no local dataset {name!r}: add `{name} = \"/path/to.csv\"` under [datasets]")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise PrivateDataMismatch(f"local dataset {name!r} at {path}: {exc.strerror}") from None
 
 
 class SessionRunner:
@@ -134,16 +150,23 @@ class SessionRunner:
                 spec = SessionSpec.from_json(spec_bytes)
                 if spec.spec_hash != view.params.spec_hash:
                     raise SessionSetupError(f"spec {view.params.spec_cid} does not match the on-chain specHash")
-                dataset = await self.ctx.store.aget(view.params.dataset_cid)
+                if spec.private_data is None:
+                    dataset = await self.ctx.store.aget(view.params.dataset_cid)
+                    self.work = await trio.to_thread.run_sync(
+                        SessionWork.prepare, self.session_id, spec, dataset, view.seed, self.participants
+                    )
+                else:
+                    local = await trio.to_thread.run_sync(read_local_dataset, self.ctx.local_datasets, spec)
+                    self.work = await trio.to_thread.run_sync(
+                        SessionWork.prepare_private, self.session_id, spec, local, view.seed, self.participants,
+                        self.ctx.address,
+                    )  # fmt: skip
         except trio.TooSlowError:
             raise ContentUnavailable(f"spec or dataset of session {self.session_id} not found within 60 s") from None
         except StorageError as exc:
             raise ContentUnavailable(f"session {self.session_id}: {exc}") from None
-        except (SpecError, LearningError) as exc:
+        except (SpecError, LearningError, PrivateDataMismatch) as exc:
             raise SessionSetupError(f"session {self.session_id}: {exc}") from None
-        self.work = await trio.to_thread.run_sync(
-            SessionWork.prepare, self.session_id, spec, dataset, view.seed, self.participants
-        )
         self.status = "running"
         self.ctx.emit("session.joined", {"session": self.session_id, "shard": self.work.shard_sizes.get(self.me)})
 
@@ -493,8 +516,9 @@ class SessionRunner:
             min_participants=self.view.params.min_participants,
             my_address=self.ctx.address,
             my_update_cid=rs.my_update_cid,
-            expected_sizes=work.shard_sizes,
+            expected_sizes=work.expected_sizes,
             model_problems=problems,
+            max_private_size=work.max_private_size,
         )
         if p.updates_root != updates_root(
             [Contribution(u.runner, update_digest(u.update_cid), u.data_size, u.points) for u in p.included]

@@ -19,7 +19,8 @@ from parity_p2p.gossip.errors import GossipError
 from parity_p2p.gossip.update_protocol import UpdateOffer, Verdict, register_update_handler
 from parity_p2p.learning.errors import LearningError
 from parity_p2p.node.context import NodeContext
-from parity_p2p.node.session_runner import ContentUnavailable, SessionRunner, SessionSetupError
+from parity_p2p.node.session_runner import ContentUnavailable, SessionRunner, SessionSetupError, read_local_dataset
+from parity_p2p.node.work import PrivateDataMismatch, SessionWork
 from parity_p2p.session_spec import SessionSpec, SpecError
 from parity_p2p.storage.errors import InvalidCid, StorageError
 from parity_p2p.storage.multiformats import Cid
@@ -136,6 +137,8 @@ class SessionService:
             return "the spec fetched by CID does not match the on-chain hash"
         if spec.model_config.model_type not in self.policy.accepted_model_types:
             return f"model type {spec.model_config.model_type!r} is not accepted by this node's policy"
+        if spec.private_data is not None:
+            return await self._private_data_refusal(view, spec)
         try:
             # Fetch the dataset now: this node then holds and serves it, so the session does not depend on the
             # creator's node staying up once it starts.
@@ -145,6 +148,18 @@ class SessionService:
             return f"dataset {view.params.dataset_cid} not found on any connected peer"
         except StorageError as exc:
             return f"dataset unusable: {exc}"
+        return ""
+
+    async def _private_data_refusal(self, view: SessionView, spec: SessionSpec) -> str:
+        """Join a private-data session only with a local CSV that fits its schema (checked now, not at start)."""
+        try:
+            local = await trio.to_thread.run_sync(read_local_dataset, self.ctx.local_datasets, spec)
+            await trio.to_thread.run_sync(
+                SessionWork.prepare_private, view.session_id, spec, local, view.seed or bytes(32), [self.ctx.address],
+                self.ctx.address,
+            )  # fmt: skip
+        except (PrivateDataMismatch, LearningError) as exc:
+            return f"private data: {exc}"
         return ""
 
     async def _run(self, runner: SessionRunner) -> None:

@@ -69,6 +69,35 @@ class SessionWork:
         shards = partition(train.labels, ids, spec.split, seed)
         return cls(session_id, spec, config, seed, tuple(ids), train, held_out, shards)
 
+    @classmethod
+    def prepare_private(
+        cls, session_id: int, spec: SessionSpec, local_csv: bytes, seed: bytes, participants: Sequence[str], me: str
+    ) -> SessionWork:
+        """A private-data session: this runner's own CSV is its whole shard (split into train and held-out locally);
+        other runners' shards are unknown here, so their sizes are only capped, not checked."""
+        data = spec.private_data
+        if data is None:
+            raise PrivateDataMismatch("the session's spec declares no private data")
+        config = spec.model_config
+        table = parse_csv(local_csv, label_column=data.label, task=config.task, classes=data.classes or None)
+        if table.feature_names != data.features:
+            raise PrivateDataMismatch(f"local columns {list(table.feature_names)} != declared {list(data.features)}")
+        if len(table) > data.max_rows:
+            raise PrivateDataMismatch(f"{len(table)} local rows exceed the session's max_rows {data.max_rows}")
+        split_seed = derive_seed(seed, "private", runner=runner_id(me))
+        train, held_out = train_eval_split(table, spec.eval_fraction, split_seed)
+        shards = {runner_id(me): np.arange(len(train), dtype=np.int64)}
+        return cls(session_id, spec, config, seed, tuple(runner_id(p) for p in participants), train, held_out, shards)
+
+    @property
+    def expected_sizes(self) -> dict[str, int] | None:
+        """Every runner's shard size when the partition is public; None when runners bring private data."""
+        return None if self.spec.private_data else self.shard_sizes
+
+    @property
+    def max_private_size(self) -> int | None:
+        return self.spec.private_data.max_rows if self.spec.private_data else None
+
     def shard(self, runner: str) -> TabularDataset:
         return subset(self.train, self.shards[runner_id(runner)])
 
@@ -132,6 +161,10 @@ class UpdateMismatch(ValueError):
     """A well-formed update that belongs to another session, round, runner or base model."""
 
 
+class PrivateDataMismatch(ValueError):
+    """This runner's local CSV does not fit the session's declared private-data schema."""
+
+
 def read_update(
     work: SessionWork, data: bytes, *, round_number: int, sender: str, global_state: State, base_model_cid: str
 ) -> tuple[ClientUpdate, UpdateMeta]:
@@ -141,9 +174,13 @@ def read_update(
     actual = (meta.session_id, meta.round, meta.runner, meta.base_model_cid)
     if actual != expected:
         raise UpdateMismatch(f"update is for (session, round, runner, base) {actual}, expected {expected}")
-    size = work.shard_sizes.get(runner_id(sender))
+    sizes = work.expected_sizes
+    size = sizes.get(runner_id(sender)) if sizes is not None else None
     if size is not None and meta.data_size != size:
         raise UpdateMismatch(f"update claims {meta.data_size} samples, the sender's shard has {size}")
+    cap = work.max_private_size
+    if cap is not None and not 0 < meta.data_size <= cap:
+        raise UpdateMismatch(f"update claims {meta.data_size} samples, the session allows 1..{cap} per runner")
     update = ClientUpdate(
         delta=tensors,
         num_examples=meta.data_size,

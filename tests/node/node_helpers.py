@@ -57,7 +57,7 @@ class RunningNode:
 
 async def _run_node(
     chain_env: DevChain, account: LocalAccount, home: Path, bootstrap: tuple[str, ...], timing: TimingPolicy,
-    *, task_status: Any = trio.TASK_STATUS_IGNORED,
+    local_datasets: dict[str, Path], *, task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:  # fmt: skip
     chain = await chain_env.client(account)
     events: list[tuple[str, dict[str, Any]]] = []
@@ -77,7 +77,7 @@ async def _run_node(
                 ctx = NodeContext(
                     account, chain, network, store, fetcher,
                     emit=lambda k, d: events.append((k, {**d, "t": time.time()})),
-                    timing=timing, poll_interval_s=0.25, membership=membership,
+                    timing=timing, poll_interval_s=0.25, membership=membership, local_datasets=local_datasets,
                 )  # fmt: skip
                 service: SessionService = await nursery.start(SessionService(ctx).serve)
                 task_status.started(RunningNode(account, chain, network, store, service, events, scope))
@@ -88,7 +88,11 @@ async def _run_node(
 
 @asynccontextmanager
 async def running_nodes(
-    chain_env: DevChain, tmp_path: Path, accounts: list[LocalAccount], timing: TimingPolicy | None = None
+    chain_env: DevChain,
+    tmp_path: Path,
+    accounts: list[LocalAccount],
+    timing: TimingPolicy | None = None,
+    local_datasets: list[dict[str, Path]] | None = None,
 ) -> AsyncIterator[list[RunningNode]]:
     """Register each account on-chain with its node's peer id, then start the nodes (bootstrapping from the first)."""
     timing = timing or TimingPolicy(floor=5.0)
@@ -104,7 +108,8 @@ async def running_nodes(
         for index, account in enumerate(accounts):
             bootstrap = tuple(nodes[0].network.host.listen_addrs()) if nodes else ()
             home = tmp_path / f"node{index}"
-            nodes.append(await nursery.start(_run_node, chain_env, account, home, bootstrap, timing))
+            local = local_datasets[index] if local_datasets else {}
+            nodes.append(await nursery.start(_run_node, chain_env, account, home, bootstrap, timing, local))
         yield nodes
         nursery.cancel_scope.cancel()
 

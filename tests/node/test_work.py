@@ -95,3 +95,69 @@ def test_update_claiming_more_data_than_its_shard_is_refused() -> None:
     data = encode_update({k: torch.zeros_like(v) for k, v in state.items()}, meta)
     with pytest.raises(UpdateMismatch, match=r"claims \d+ samples, the sender's shard has"):
         read_update(work, data, round_number=1, sender=runner, global_state=state, base_model_cid="genesis")
+
+
+def _private_spec(**schema: object) -> SessionSpec:
+    from parity_p2p.session_spec import PrivateDataSpec
+
+    fields: dict[str, object] = {
+        "name": "iris-private",
+        "features": ("sepal_length", "sepal_width", "petal_length", "petal_width"),
+        "label": "species",
+        "classes": ("setosa", "versicolor", "virginica"),
+        "max_rows": 200,
+    }
+    fields.update(schema)
+    return SessionSpec(
+        name="private", model=json.loads((EXAMPLES / "iris_model.json").read_text()), dataset_cid="bafk-schema",
+        private_data=PrivateDataSpec(**fields),  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_private_data_uses_the_declared_class_order_and_checks_columns_and_size(tmp_path: Path) -> None:
+    from parity_p2p.learning.errors import CsvError
+    from parity_p2p.node.work import PrivateDataMismatch
+
+    header, *rows = (EXAMPLES / "iris.csv").read_text().strip().splitlines()
+    no_setosa = "\n".join([header, *[r for r in rows if not r.endswith("setosa")]]).encode()
+    work = SessionWork.prepare_private(7, _private_spec(), no_setosa, SEED, RUNNERS, RUNNERS[0])
+    assert work.train.classes == ("setosa", "versicolor", "virginica")  # not re-numbered from the local labels
+    assert set(work.train.labels.tolist()) == {1, 2}
+    assert work.expected_sizes is None and work.max_private_size == 200
+    with pytest.raises(PrivateDataMismatch, match="local columns"):
+        SessionWork.prepare_private(
+            7, _private_spec(features=("a", "b", "c", "d")), no_setosa, SEED, RUNNERS, RUNNERS[0]
+        )
+    with pytest.raises(PrivateDataMismatch, match="exceed the session's max_rows"):
+        SessionWork.prepare_private(7, _private_spec(max_rows=10), no_setosa, SEED, RUNNERS, RUNNERS[0])
+    with pytest.raises(CsvError, match="not one of the declared classes"):
+        SessionWork.prepare_private(
+            7, _private_spec(classes=("setosa", "versicolor", "other")), no_setosa, SEED, RUNNERS, RUNNERS[0]
+        )
+    # Another runner's claimed size is not checkable, only capped.
+    state = work.initial_state()
+    from parity_p2p.learning.codec import UpdateMeta, encode_update
+
+    for size, accepted in ((150, True), (201, False)):
+        meta = UpdateMeta(7, 1, RUNNERS[1], "genesis", data_size=size, steps=1, loss=0.5)
+        data = encode_update({k: torch.zeros_like(v) for k, v in state.items()}, meta)
+        if accepted:
+            read_update(work, data, round_number=1, sender=RUNNERS[1], global_state=state, base_model_cid="genesis")
+        else:
+            with pytest.raises(UpdateMismatch, match=r"allows 1\.\.200"):
+                read_update(
+                    work, data, round_number=1, sender=RUNNERS[1], global_state=state, base_model_cid="genesis"
+                )
+
+
+def test_private_schema_must_fit_the_model() -> None:
+    from parity_p2p.session_spec import SpecError
+
+    with pytest.raises(SpecError) as info:
+        _private_spec(features=("a", "b"))
+    assert info.value.field == "private_data.features"
+    with pytest.raises(SpecError) as info:
+        _private_spec(classes=("x", "y"))
+    assert info.value.field == "private_data.classes"
+    spec = _private_spec()
+    assert SessionSpec.from_json(spec.canonical_json()) == spec
