@@ -191,6 +191,15 @@ def status(
     typer.echo(f"api       {result.api_url}")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def tui(ctx: typer.Context, data_dir: DataDirOption = None) -> None:
+    """Watch this node in the terminal UI (the same as `parity-tui`; extra options are passed on)."""
+    from tui.app import main as tui_main  # the TUI is optional at import time: Textual loads only here
+
+    args = ["--data-dir", str(resolve_data_dir(data_dir)), *ctx.args]
+    raise typer.Exit(tui_main(args))
+
+
 def main() -> None:
     from parity_p2p.devnet.cli import devnet_app
 
