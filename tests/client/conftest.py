@@ -53,6 +53,10 @@ def running_node(node_chain: DevChain, tmp_path_factory: pytest.TempPathFactory)
          "--rpc-url", node_chain.url, "--deployment", str(deployment_file), "--api-port", "0"],
         env=env, check=True, capture_output=True,
     )  # fmt: skip
+    # The tests join sessions with the dev keys themselves and count participants: this node must not join too.
+    config = data_dir / "config.toml"
+    config.write_text(config.read_text().replace("auto_join = true", "auto_join = false"))
+    assert "auto_join = false" in config.read_text()
     log = home / "node.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
