@@ -18,6 +18,11 @@ from parity_p2p.consensus.contribution import IncludedUpdate, data_size_problems
 
 MODEL_ATOL = 1e-6
 MODEL_RTOL = 1e-5
+# The light check, for rounds too large to recompute: the proposed model may not raise this follower's held-out
+# loss above max(LIGHT_LOSS_FACTOR x base, base + LIGHT_LOSS_SLACK). Lenient on purpose (non-IID rounds can raise a
+# runner's own loss); it catches a corrupted or wrecked model, not a subtly biased average.
+LIGHT_LOSS_FACTOR = 2.0
+LIGHT_LOSS_SLACK = 1.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,16 @@ def models_match(
             worst = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
             problems.append(f"{name}: differs by up to {worst:.3g}")
     return problems
+
+
+def light_model_problems(base_loss: float, proposed_loss: float) -> list[str]:
+    """Why a model that was not recomputed cannot be attested (empty when it passes the light check)."""
+    if not np.isfinite(proposed_loss):
+        return ["the proposed model's held-out loss is not finite"]
+    limit = max(base_loss * LIGHT_LOSS_FACTOR, base_loss + LIGHT_LOSS_SLACK)
+    if proposed_loss > limit:
+        return [f"the proposed model's held-out loss {proposed_loss:.4g} exceeds {limit:.4g} (base {base_loss:.4g})"]
+    return []
 
 
 def decide_attestation(

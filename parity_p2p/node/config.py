@@ -103,6 +103,9 @@ class PolicyConfig:
     """In token base units (18 decimals); the file holds tokens as a decimal string, e.g. "0.5"."""
     auto_join: bool = True
     auto_claim: bool = True
+    max_recompute_bytes: int = 256 * 1024 * 1024
+    """Above this (included updates x model size) a follower does not recompute the leader's aggregate; it checks the
+    proposal's structure and that the model does not blow up its own held-out loss (docs/protocol.md)."""
 
     def __post_init__(self) -> None:
         _check_int("policy.max_concurrent_sessions", self.max_concurrent_sessions, 0, 1000)
@@ -111,6 +114,7 @@ class PolicyConfig:
                 raise ConfigError("policy.accepted_model_types", f"{kind!r} is not one of {', '.join(MODEL_TYPES)}")
         if self.min_reward_per_round < 0:
             raise ConfigError("policy.min_reward_per_round", "must not be negative")
+        _check_int("policy.max_recompute_bytes", self.max_recompute_bytes, 0, 1 << 50)
 
 
 @dataclass(frozen=True)
@@ -330,6 +334,8 @@ def render_toml(config: NodeConfig) -> str:
         f"min_reward_per_round = {s(format_tokens(p.min_reward_per_round))}",
         f"auto_join = {_bool(p.auto_join)}",
         f"auto_claim = {_bool(p.auto_claim)}",
+        "# Above this many bytes of updates, check a proposal without recomputing the aggregate.",
+        f"max_recompute_bytes = {p.max_recompute_bytes}",
         "",
         "[datasets]",
         "# Local data for private-data sessions (never leaves this machine): schema name = \"/path/to/data.csv\"",

@@ -37,6 +37,7 @@ class NodeContext:
     poll_interval_s: float = 0.5
     membership: ChainMembership | None = None  # told of each new round, so gossip validation keeps up
     local_datasets: Mapping[str, Path] = field(default_factory=dict)  # private-data schema name -> local CSV
+    max_recompute_bytes: int = 256 * 1024 * 1024  # above it, followers run the light check (proposal.py)
 
     @property
     def address(self) -> str:

@@ -25,6 +25,7 @@ class RoundStats:
     model_cid: str = ""
     led: bool = False
     attested: bool | None = None
+    check: str = ""  # how this node verified the leader's proposal: "recomputed" or "light"
     refusal: str = ""
 
 

@@ -49,6 +49,7 @@ class SessionNodeService:
             auto_claim=policy.auto_claim,
             membership=node.membership,
             local_datasets=node.config.datasets,
+            max_recompute_bytes=policy.max_recompute_bytes,
         )
         join = JoinPolicy(
             auto_join=policy.auto_join,

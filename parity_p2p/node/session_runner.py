@@ -37,7 +37,7 @@ from parity_p2p.consensus.contribution import IncludedUpdate
 from parity_p2p.consensus.election import leader_at
 from parity_p2p.consensus.equivocation import Evidence, ProposalBook, SignedProposal
 from parity_p2p.consensus.merkle import update_digest, updates_root
-from parity_p2p.consensus.proposal import RoundProposal, decide_attestation, models_match
+from parity_p2p.consensus.proposal import RoundProposal, decide_attestation, light_model_problems, models_match
 from parity_p2p.consensus.timing import Collect, collect_decision, round_window
 from parity_p2p.gossip.errors import GossipError, UpdateRejected
 from parity_p2p.gossip.pubsub import GossipMessage
@@ -495,19 +495,13 @@ class SessionRunner:
         self.ctx.fetcher.prefer(self.peer_of.get(leader, ""))
         proposal = RoundProposal(self.session_id, rs.round, to_checksum_address(leader), p.model_cid, p.included)
         eligible = {self._leader_at(rs, s) for s in range(self._step_now(rs) + 1)}
-        try:
-            updates = []
-            for item in p.included:
-                data = await self.ctx.store.aget(item.update_cid, max_size=work.decode_limits(state).max_total_bytes)
-                update, _ = await trio.to_thread.run_sync(self._read_update, rs, data, runner_id(item.runner))
-                updates.append(update)
-            recomputed = (await trio.to_thread.run_sync(aggregate, work, rs.round, state, updates)).state
-            proposed = await trio.to_thread.run_sync(read_global, work, await self.ctx.store.aget(p.model_cid), state)
-            problems = models_match(
-                {k: v.numpy() for k, v in proposed.items()}, {k: v.numpy() for k, v in recomputed.items()}
-            )
-        except (StorageError, LearningError, UpdateMismatch) as exc:
-            problems = [f"cannot recompute: {exc}"]
+        model_bytes = sum(t.numel() * t.element_size() for t in state.values())
+        if len(p.included) * model_bytes > self.ctx.max_recompute_bytes:
+            rs.stats.check = "light"
+            problems = await self._light_check(rs, p)
+        else:
+            rs.stats.check = "recomputed"
+            problems = await self._recompute_check(rs, p)
         assert self.view is not None
         decision = decide_attestation(
             proposal,
@@ -536,6 +530,35 @@ class SessionRunner:
         signature = sign_attestation(self.ctx.account, self.domain, statement)
         message = AttestationMessage(to_checksum_address(leader), p.model_cid, p.updates_root, signature)
         await self._publish(ATTESTATION_KIND.kind, message.payload(), rs.round)
+
+    async def _recompute_check(self, rs: RoundState, p: ProposalMessage) -> list[str]:
+        """Fetch every included update by CID, aggregate them as the leader should have, compare with its model."""
+        work, state = self._work(), rs.global_state
+        assert state is not None
+        try:
+            updates = []
+            for item in p.included:
+                data = await self.ctx.store.aget(item.update_cid, max_size=work.decode_limits(state).max_total_bytes)
+                update, _ = await trio.to_thread.run_sync(self._read_update, rs, data, runner_id(item.runner))
+                updates.append(update)
+            recomputed = (await trio.to_thread.run_sync(aggregate, work, rs.round, state, updates)).state
+            proposed = await trio.to_thread.run_sync(read_global, work, await self.ctx.store.aget(p.model_cid), state)
+        except (StorageError, LearningError, UpdateMismatch) as exc:
+            return [f"cannot recompute: {exc}"]
+        return models_match({k: v.numpy() for k, v in proposed.items()}, {k: v.numpy() for k, v in recomputed.items()})
+
+    async def _light_check(self, rs: RoundState, p: ProposalMessage) -> list[str]:
+        """For rounds above max_recompute_bytes: the model must decode strictly (names, shapes, dtypes, finite) and
+        must not wreck this runner's held-out loss. The proposal's structure is checked as usual by the caller."""
+        work, state = self._work(), rs.global_state
+        assert state is not None
+        try:
+            proposed = await trio.to_thread.run_sync(read_global, work, await self.ctx.store.aget(p.model_cid), state)
+            base = await trio.to_thread.run_sync(evaluate_state, work, state)
+            after = await trio.to_thread.run_sync(evaluate_state, work, proposed)
+        except (StorageError, LearningError) as exc:
+            return [f"cannot check the model: {exc}"]
+        return light_model_problems(base.loss, after.loss)
 
     # ---- gossip in ----------------------------------------------------------------------------------------------
     async def _receive(self, inbox: trio.MemoryReceiveChannel[GossipMessage], nursery: trio.Nursery) -> None:

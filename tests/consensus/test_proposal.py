@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from parity_p2p.consensus.contribution import IncludedUpdate, contribution_points, data_size_problems
-from parity_p2p.consensus.proposal import RoundProposal, decide_attestation, models_match
+from parity_p2p.consensus.proposal import RoundProposal, decide_attestation, light_model_problems, models_match
 
 A = "0x" + "1" * 40
 B = "0x" + "2" * 40
@@ -94,3 +94,11 @@ def test_models_match_within_tolerance_only() -> None:
     nan = w.copy()
     nan[0, 0] = np.nan
     assert models_match({"w": nan}, {"w": nan}) != []
+
+
+def test_light_check_refuses_only_a_wrecked_model() -> None:
+    assert light_model_problems(0.5, 0.4) == []
+    assert light_model_problems(0.5, 1.4) == []  # within base + 1 (non-IID rounds may raise a runner's own loss)
+    assert light_model_problems(3.0, 5.9) == []  # within 2 x base
+    assert "exceeds" in light_model_problems(0.5, 1.6)[0]
+    assert "not finite" in light_model_problems(0.5, float("nan"))[0]

@@ -57,7 +57,7 @@ class RunningNode:
 
 async def _run_node(
     chain_env: DevChain, account: LocalAccount, home: Path, bootstrap: tuple[str, ...], timing: TimingPolicy,
-    local_datasets: dict[str, Path], *, task_status: Any = trio.TASK_STATUS_IGNORED,
+    local_datasets: dict[str, Path], max_recompute_bytes: int, *, task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:  # fmt: skip
     chain = await chain_env.client(account)
     events: list[tuple[str, dict[str, Any]]] = []
@@ -78,6 +78,7 @@ async def _run_node(
                     account, chain, network, store, fetcher,
                     emit=lambda k, d: events.append((k, {**d, "t": time.time()})),
                     timing=timing, poll_interval_s=0.25, membership=membership, local_datasets=local_datasets,
+                    max_recompute_bytes=max_recompute_bytes,
                 )  # fmt: skip
                 service: SessionService = await nursery.start(SessionService(ctx).serve)
                 task_status.started(RunningNode(account, chain, network, store, service, events, scope))
@@ -93,6 +94,7 @@ async def running_nodes(
     accounts: list[LocalAccount],
     timing: TimingPolicy | None = None,
     local_datasets: list[dict[str, Path]] | None = None,
+    max_recompute_bytes: int = 256 * 1024 * 1024,
 ) -> AsyncIterator[list[RunningNode]]:
     """Register each account on-chain with its node's peer id, then start the nodes (bootstrapping from the first)."""
     timing = timing or TimingPolicy(floor=5.0)
@@ -109,7 +111,9 @@ async def running_nodes(
             bootstrap = tuple(nodes[0].network.host.listen_addrs()) if nodes else ()
             home = tmp_path / f"node{index}"
             local = local_datasets[index] if local_datasets else {}
-            nodes.append(await nursery.start(_run_node, chain_env, account, home, bootstrap, timing, local))
+            nodes.append(
+                await nursery.start(_run_node, chain_env, account, home, bootstrap, timing, local, max_recompute_bytes)
+            )
         yield nodes
         nursery.cancel_scope.cancel()
 

@@ -64,6 +64,7 @@ async def test_four_nodes_complete_a_session_and_the_final_model_is_the_verified
         follower = next(n for n in nodes if runner_id(n.account.address) != leader)
         await wait_for(lambda: session_id in follower.service.finished, 30, "the runner to wind up")
         runner = follower.service.finished[session_id]
+        assert {s.check for s in runner.history if s.check} == {"recomputed"}
         last = runner.rounds[3]
         proposal = last.proposals[leader]
         work = runner.work
@@ -93,3 +94,40 @@ async def test_four_nodes_complete_a_session_and_the_final_model_is_the_verified
         for node in nodes:
             assert "rewards.claimed" in node.kinds()
         await trio.sleep(0)
+
+
+async def test_above_the_recompute_limit_followers_attest_by_the_light_check(
+    dev_chain: DevChain, tmp_path: Path
+) -> None:
+    runners = list(dev_chain.accounts[1:4])
+    async with running_nodes(
+        dev_chain, tmp_path, runners, max_recompute_bytes=0
+    ) as nodes, await dev_chain.client(dev_chain.accounts[6]) as owner:
+        dataset_cid = nodes[0].store.add((EXAMPLES / "iris.csv").read_bytes())
+        spec = iris_spec(dataset_cid)
+        spec_cid = nodes[0].store.add(spec.canonical_json())
+        pool = 300 * UNIT
+        await fund(owner, pool)
+        await owner.token.approve(owner.deployment.session_manager, pool)
+        params = SessionParams(
+            name="iris", dataset_cid=dataset_cid, spec_cid=spec_cid, spec_hash=spec.spec_hash, total_rounds=2,
+            min_participants=3, max_participants=3, round_timeout=30, min_stake=100 * UNIT, reward_pool=pool,
+        )  # fmt: skip
+        session_id = await owner.sessions.create_session(params)
+
+        async def all_joined() -> bool:
+            return (await owner.sessions.get_session(session_id)).participant_count == 3
+
+        await wait_for(all_joined, 60, "every node to join")
+        await owner.sessions.start_session(session_id)
+
+        async def completed() -> bool:
+            return (await owner.sessions.get_session(session_id)).status is SessionStatus.COMPLETED
+
+        await wait_for(completed, 90, "the session to complete")
+        checks = []
+        for node in nodes:
+            assert "attestation.refused" not in node.kinds()
+            await wait_for(lambda n=node: session_id in n.service.finished, 30, "the runner to wind up")
+            checks += [s.check for s in node.service.finished[session_id].history if s.check]
+        assert checks and set(checks) == {"light"}, checks
