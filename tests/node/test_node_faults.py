@@ -12,8 +12,12 @@ from eth_account import Account
 from fixtures.devchain import DevChain, fund
 from node_helpers import EXAMPLES, STAKE, UNIT, RunningNode, iris_spec, running_nodes, timeline, wait_for
 
-from parity_p2p.chain import ChainClient, SessionParams, SessionStatus
+from parity_p2p.chain import ChainClient, Contribution, SessionParams, SessionStatus
+from parity_p2p.consensus.attestation import RoundStatement, sign_proposal
+from parity_p2p.consensus.attestation import SigningDomain as AttestationDomain
+from parity_p2p.consensus.contribution import IncludedUpdate
 from parity_p2p.consensus.election import leader_at
+from parity_p2p.consensus.merkle import update_digest, updates_root
 from parity_p2p.gossip.envelope import SigningDomain, sign_envelope
 from parity_p2p.gossip.errors import UpdateRejected
 from parity_p2p.gossip.host import HostConfig, P2PHost
@@ -23,6 +27,7 @@ from parity_p2p.gossip.peer_identity import peer_id_for_key_file
 from parity_p2p.gossip.topics import session_topic
 from parity_p2p.gossip.update_protocol import push_update
 from parity_p2p.learning.codec import UpdateMeta, encode_update
+from parity_p2p.node.messages import ProposalMessage
 from parity_p2p.storage.importer import compute_cid
 
 
@@ -156,6 +161,29 @@ async def test_malformed_updates_and_forged_gossip_are_refused_counted_and_survi
             20,
             "honest validators to drop both forgeries",
         )
+        # Equivocation: the rogue signs two different proposals for round 1; an honest node reports it on-chain.
+        stake_before = await owner.registry.stake_of(rogue.address)
+        sign_domain = AttestationDomain(owner.deployment.chain_id, owner.deployment.session_manager)
+        for body in (b"model a", b"model b"):
+            included = (IncludedUpdate(rogue.address, compute_cid(b"update"), 10, True),)
+            root = updates_root([Contribution(u.runner, update_digest(u.update_cid), u.data_size, u.points)
+                                 for u in included])  # fmt: skip
+            statement = RoundStatement(session_id, 1, compute_cid(body), root)
+            message = ProposalMessage(
+                statement.model_cid, root, included, 0.1, 0.5, sign_proposal(rogue, sign_domain, statement)
+            )
+            envelope = sign_envelope(
+                rogue, domain, kind="proposal", topic=topic, payload=message.payload(), session_id=session_id, round=1
+            )
+            await host._pubsub.publish(topic, envelope.encode())
+
+        async def slashed() -> bool:
+            return (await owner.sessions.reputation(rogue.address)).slashes == 1
+
+        await wait_for(slashed, 30, "an honest node to report the equivocation on-chain")
+        assert await owner.registry.stake_of(rogue.address) < stake_before
+        assert any("equivocation.reported" in n.kinds() for n in nodes)
+
         # Nobody crashed: the honest nodes finish the session without the rogue's update.
         await _completed(owner, session_id, 90, nodes)
         assert await owner.sessions.points_of(session_id, rogue.address) == 0
