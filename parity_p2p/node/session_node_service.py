@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from parity_p2p.chain import ChainClient
 from parity_p2p.gossip.topics import KindSpec
 from parity_p2p.node.chain_sessions import ChainSessions
 from parity_p2p.node.context import NodeContext
@@ -59,7 +60,7 @@ class SessionNodeService:
         )
         async with trio.open_nursery() as nursery:
             self.service = await nursery.start(SessionService(ctx, join).serve)
-            view = SessionApi(self.service, ChainSessions(node.chain, node.account.address))
+            view = SessionApi(self.service, ChainSessions(node.chain, node.account.address), node.chain)
             task_status.started(ServiceHandles(sessions=view, updates=view, metrics=view.metrics))
 
 
@@ -92,9 +93,10 @@ class _LiveMetrics(Mapping[str, Any]):
 class SessionApi:
     """SessionProvider and UpdateSubmitter over the running SessionService."""
 
-    def __init__(self, service: SessionService, chain_view: ChainSessions) -> None:
+    def __init__(self, service: SessionService, chain_view: ChainSessions, chain: ChainClient) -> None:
         self._service = service
         self._chain = chain_view
+        self._client = chain
         self.metrics = _LiveMetrics(service)
 
     def _runner(self, session_id: int) -> SessionRunner | None:
@@ -113,7 +115,26 @@ class SessionApi:
 
     async def session(self, session_id: int) -> SessionInfo | None:
         info = await self._chain.session(session_id)
-        return None if info is None else replace(info, local=self._local(session_id))
+        if info is None:
+            return None
+        return replace(info, local={**self._local(session_id), **await self._participants(session_id, info)})
+
+    async def _participants(self, session_id: int, info: SessionInfo) -> dict[str, Any]:
+        """Each participant's contribution points (on-chain) and, once completed, its reward by the contract's
+        formula (pool x points / total points)."""
+        sessions = self._client.sessions
+        me = self._client.address or ""
+        view = await sessions.get_session(session_id)
+        rows, rewards = [], {}
+        for address in await sessions.participants(session_id):
+            points = await sessions.points_of(session_id, address)
+            state = "this node" if address == me else "participant"
+            if info.status == "completed":
+                state = "paid"
+                if view.total_points:
+                    rewards[address] = view.params.reward_pool * points // view.total_points
+            rows.append({"address": address, "contribution": points, "state": state})
+        return {"participants": rows, "rewards": rewards}
 
     async def rounds(self, session_id: int) -> Sequence[RoundInfo] | None:
         rounds = await self._chain.rounds(session_id)

@@ -49,6 +49,11 @@ async def _posted_accuracy_and_work(
         return record.accuracy / 1e6, SessionWork.prepare(session_id, spec, dataset, view.seed, participants)
 
 
+async def _session_local(node_dir: Path, session_id: int) -> dict[str, object]:
+    async with NodeApiClient(*endpoint_for(node_dir)) as node:
+        return dict((await node.session(session_id)).local)
+
+
 def test_create_with_data_start_get_session_and_get_model_on_training_nodes(tmp_path: Path) -> None:
     with Devnet(tmp_path / "net", runners=3) as net:
         state = net.up(lambda _line: None)
@@ -82,3 +87,10 @@ def test_create_with_data_start_get_session_and_get_model_on_training_nodes(tmp_
         posted, work = trio.run(_posted_accuracy_and_work, deployment, node_dir, session_id, 2)
         scored = evaluate(model, work.eval).accuracy
         assert scored is not None and abs(scored - posted) < 1e-6, (scored, posted)
+
+        # The node's API (what the TUI shows) reports every participant's contribution and reward.
+        local = trio.run(_session_local, node_dir, session_id)
+        view = trio.run(_view, deployment, session_id)
+        assert sum(p["contribution"] for p in local["participants"]) == view.total_points
+        assert {p["state"] for p in local["participants"]} == {"paid"}
+        assert 0 <= view.params.reward_pool - sum(local["rewards"].values()) < len(local["participants"])
