@@ -15,7 +15,7 @@ import trio
 from eth_account.signers.local import LocalAccount
 from fixtures.devchain import DevChain, fund
 
-from parity_p2p.chain import ChainClient
+from parity_p2p.chain import ChainClient, SessionParams, SessionStatus
 from parity_p2p.consensus.timing import TimingPolicy
 from parity_p2p.gossip.discovery import DiscoverySettings
 from parity_p2p.gossip.envelope import SigningDomain
@@ -116,6 +116,44 @@ async def running_nodes(
             )
         yield nodes
         nursery.cancel_scope.cancel()
+
+
+async def create_iris_session(
+    owner: ChainClient, node: RunningNode, spec: SessionSpec | None = None, **overrides: object
+) -> int:
+    """The creator stores the Iris CSV (and the spec) on `node` and creates a session over them."""
+    dataset_cid = node.store.add((EXAMPLES / "iris.csv").read_bytes())
+    spec = spec or iris_spec(dataset_cid)
+    spec_cid = node.store.add(spec.canonical_json())
+    pool = 300 * UNIT
+    await fund(owner, pool)
+    await owner.token.approve(owner.deployment.session_manager, pool)
+    values: dict[str, object] = {
+        "name": "iris", "dataset_cid": spec.dataset_cid, "spec_cid": spec_cid, "spec_hash": spec.spec_hash,
+        "total_rounds": 2, "min_participants": 3, "max_participants": 4, "round_timeout": 12,
+        "min_stake": STAKE, "reward_pool": pool,
+    }  # fmt: skip
+    values.update(overrides)
+    return await owner.sessions.create_session(SessionParams(**values))  # type: ignore[arg-type]
+
+
+async def start_when_joined(owner: ChainClient, session_id: int, participants: int) -> None:
+    async def joined() -> bool:
+        return (await owner.sessions.get_session(session_id)).participant_count == participants
+
+    await wait_for(joined, 60, f"{participants} participants")
+    await owner.sessions.start_session(session_id)
+
+
+async def wait_completed(owner: ChainClient, session_id: int, timeout: float, nodes: list[RunningNode]) -> None:
+    async def done() -> bool:
+        return (await owner.sessions.get_session(session_id)).status is SessionStatus.COMPLETED
+
+    try:
+        await wait_for(done, timeout, "the session to complete")
+    except AssertionError:
+        print(timeline(nodes))
+        raise
 
 
 def iris_spec(dataset_cid: str, **overrides: Any) -> SessionSpec:

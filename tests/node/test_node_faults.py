@@ -10,9 +10,9 @@ import torch
 import trio
 from eth_account import Account
 from fixtures.devchain import DevChain, fund
-from node_helpers import EXAMPLES, STAKE, UNIT, RunningNode, iris_spec, running_nodes, timeline, wait_for
+from node_helpers import STAKE, create_iris_session, running_nodes, start_when_joined, wait_completed, wait_for
 
-from parity_p2p.chain import ChainClient, Contribution, SessionParams, SessionStatus
+from parity_p2p.chain import Contribution
 from parity_p2p.consensus.attestation import RoundStatement, sign_proposal
 from parity_p2p.consensus.attestation import SigningDomain as AttestationDomain
 from parity_p2p.consensus.contribution import IncludedUpdate
@@ -31,49 +31,14 @@ from parity_p2p.node.messages import ProposalMessage
 from parity_p2p.storage.importer import compute_cid
 
 
-async def _create_session(owner: ChainClient, node: RunningNode, **overrides: int) -> int:
-    dataset_cid = node.store.add((EXAMPLES / "iris.csv").read_bytes())
-    spec = iris_spec(dataset_cid)
-    spec_cid = node.store.add(spec.canonical_json())
-    pool = 300 * UNIT
-    await fund(owner, pool)
-    await owner.token.approve(owner.deployment.session_manager, pool)
-    values: dict[str, object] = {
-        "name": "iris", "dataset_cid": dataset_cid, "spec_cid": spec_cid, "spec_hash": spec.spec_hash,
-        "total_rounds": 2, "min_participants": 3, "max_participants": 4, "round_timeout": 12,
-        "min_stake": STAKE, "reward_pool": pool,
-    }  # fmt: skip
-    values.update(overrides)
-    return await owner.sessions.create_session(SessionParams(**values))  # type: ignore[arg-type]
-
-
-async def _start_when(owner: ChainClient, session_id: int, participants: int) -> None:
-    async def joined() -> bool:
-        return (await owner.sessions.get_session(session_id)).participant_count == participants
-
-    await wait_for(joined, 60, f"{participants} participants")
-    await owner.sessions.start_session(session_id)
-
-
-async def _completed(owner: ChainClient, session_id: int, timeout: float, nodes: list[RunningNode]) -> None:
-    async def done() -> bool:
-        return (await owner.sessions.get_session(session_id)).status is SessionStatus.COMPLETED
-
-    try:
-        await wait_for(done, timeout, "the session to complete")
-    except AssertionError:
-        print(timeline(nodes))
-        raise
-
-
 async def test_a_leader_killed_after_proposing_is_replaced_and_the_dead_runner_is_left_out(
     dev_chain: DevChain, tmp_path: Path
 ) -> None:
     async with running_nodes(dev_chain, tmp_path, list(dev_chain.accounts[1:5])) as nodes, await dev_chain.client(
         dev_chain.accounts[6]
     ) as owner:
-        session_id = await _create_session(owner, nodes[0])
-        await _start_when(owner, session_id, 4)
+        session_id = await create_iris_session(owner, nodes[0])
+        await start_when_joined(owner, session_id, 4)
         view = await owner.sessions.get_session(session_id)
         participants = await owner.sessions.participants(session_id)
         first_leader = leader_at(view.seed, 1, 0, participants)
@@ -82,7 +47,7 @@ async def test_a_leader_killed_after_proposing_is_replaced_and_the_dead_runner_i
         await wait_for(lambda: "round.leading" in victim.kinds(), 30, "the round-1 leader to take the lead", 0.01)
         victim.stop()  # a crash while collecting updates: it never proposes nor posts
 
-        await _completed(owner, session_id, 90, nodes)
+        await wait_completed(owner, session_id, 90, nodes)
         record = await owner.sessions.get_round(session_id, 1)
         assert record.leader != first_leader
         assert record.leader == leader_at(view.seed, 1, 1, participants), "the next leader in order posts"
@@ -112,10 +77,10 @@ async def test_malformed_updates_and_forged_gossip_are_refused_counted_and_survi
         host: P2PHost = await nursery.start(serve_host, HostConfig(key_path=rogue_key, bootstrap=bootstrap))
         for node in nodes:
             await host.connect(node.network.host.listen_addrs()[0])
-        session_id = await _create_session(owner, nodes[0], total_rounds=1, round_timeout=15)
+        session_id = await create_iris_session(owner, nodes[0], total_rounds=1, round_timeout=15)
         await wait_for(lambda: all("session.join_sent" in n.kinds() for n in nodes), 30, "honest nodes to join")
         await rogue_chain.sessions.join_session(session_id)
-        await _start_when(owner, session_id, 4)
+        await start_when_joined(owner, session_id, 4)
         await wait_for(lambda: all("round.started" in n.kinds() for n in nodes), 30, "round 1 to start")
 
         eligible = await owner.sessions.eligible_leader(session_id)
@@ -185,6 +150,6 @@ async def test_malformed_updates_and_forged_gossip_are_refused_counted_and_survi
         assert any("equivocation.reported" in n.kinds() for n in nodes)
 
         # Nobody crashed: the honest nodes finish the session without the rogue's update.
-        await _completed(owner, session_id, 90, nodes)
+        await wait_completed(owner, session_id, 90, nodes)
         assert await owner.sessions.points_of(session_id, rogue.address) == 0
         nursery.cancel_scope.cancel()

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from fixtures.devchain import DevChain, fund
-from node_helpers import EXAMPLES, STAKE, UNIT, iris_spec, running_nodes, timeline, wait_for
+from fixtures.devchain import DevChain
+from node_helpers import EXAMPLES, create_iris_session, iris_spec, running_nodes, start_when_joined, wait_completed
 
-from parity_p2p.chain import SessionParams, SessionStatus
 from parity_p2p.learning.datasets import parse_csv
 from parity_p2p.session_spec import PrivateDataSpec
 from parity_p2p.storage.importer import compute_cid
@@ -41,32 +40,11 @@ async def test_runners_train_on_their_own_rows_and_never_send_them(dev_chain: De
     ) as owner:
         schema = PrivateDataSpec("iris-private", FEATURES, "species", CLASSES, max_rows=200)
         spec = iris_spec("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku", private_data=schema)
-        spec_cid = nodes[0].store.add(spec.canonical_json())
-        pool = 300 * UNIT
-        await fund(owner, pool)
-        await owner.token.approve(owner.deployment.session_manager, pool)
-        session_id = await owner.sessions.create_session(
-            SessionParams(
-                name="private iris", dataset_cid=spec.dataset_cid, spec_cid=spec_cid, spec_hash=spec.spec_hash,
-                total_rounds=2, min_participants=3, max_participants=3, round_timeout=30, min_stake=STAKE,
-                reward_pool=pool,
-            )
+        session_id = await create_iris_session(
+            owner, nodes[0], spec=spec, name="private iris", max_participants=3, round_timeout=30
         )
-
-        async def joined() -> bool:
-            return (await owner.sessions.get_session(session_id)).participant_count == 3
-
-        await wait_for(joined, 60, "the nodes with matching local data to join")
-        await owner.sessions.start_session(session_id)
-
-        async def completed() -> bool:
-            return (await owner.sessions.get_session(session_id)).status is SessionStatus.COMPLETED
-
-        try:
-            await wait_for(completed, 90, "the private-data session to complete")
-        except AssertionError:
-            print(timeline(nodes))
-            raise
+        await start_when_joined(owner, session_id, 3)
+        await wait_completed(owner, session_id, 90, nodes)
 
         # Points are each runner's own training rows (x 2 rounds): counts are shared, rows are not.
         for node in nodes:

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import trio
-from fixtures.devchain import DevChain, fund
-from node_helpers import EXAMPLES, UNIT, iris_spec, running_nodes, wait_for
+from fixtures.devchain import DevChain
+from node_helpers import create_iris_session, running_nodes, start_when_joined, wait_completed, wait_for
 
-from parity_p2p.chain import SessionParams, SessionStatus
 from parity_p2p.consensus.proposal import models_match
 from parity_p2p.node.work import aggregate, read_global, read_update, runner_id
 
@@ -21,33 +19,9 @@ async def test_four_nodes_complete_a_session_and_the_final_model_is_the_verified
     creator = dev_chain.accounts[6]
     async with running_nodes(dev_chain, tmp_path, runners) as nodes, await dev_chain.client(creator) as owner:
         # The creator's content lives on a node of the network (here: the first runner's store).
-        dataset_cid = nodes[0].store.add((EXAMPLES / "iris.csv").read_bytes())
-        spec = iris_spec(dataset_cid)
-        spec_cid = nodes[0].store.add(spec.canonical_json())
-        pool = 900 * UNIT
-        await fund(owner, pool)
-        await owner.token.approve(owner.deployment.session_manager, pool)
-        params = SessionParams(
-            name="iris", dataset_cid=dataset_cid, spec_cid=spec_cid, spec_hash=spec.spec_hash, total_rounds=3,
-            min_participants=3, max_participants=4, round_timeout=30, min_stake=100 * UNIT, reward_pool=pool,
-        )  # fmt: skip
-        session_id = await owner.sessions.create_session(params)
-
-        async def all_joined() -> bool:
-            return (await owner.sessions.get_session(session_id)).participant_count == 4
-
-        await wait_for(all_joined, 60, "every node to join the session by itself")
-        await owner.sessions.start_session(session_id)
-
-        async def completed() -> bool:
-            return (await owner.sessions.get_session(session_id)).status is SessionStatus.COMPLETED
-
-        try:
-            await wait_for(completed, 150, "the session to complete")
-        finally:
-            for i, node in enumerate(nodes):
-                for kind, data in node.events:
-                    print(i, f"{data['t']:.1f}", kind, {k: v for k, v in data.items() if k != "t"})
+        session_id = await create_iris_session(owner, nodes[0], total_rounds=3, round_timeout=30)
+        await start_when_joined(owner, session_id, 4)
+        await wait_completed(owner, session_id, 150, nodes)
         view = await owner.sessions.get_session(session_id)
 
         # Every round was posted by the elected leader with at least the quorum, and every node attested.
@@ -93,7 +67,6 @@ async def test_four_nodes_complete_a_session_and_the_final_model_is_the_verified
         assert np.all(np.array(shares) > 0)
         for node in nodes:
             assert "rewards.claimed" in node.kinds()
-        await trio.sleep(0)
 
 
 async def test_above_the_recompute_limit_followers_attest_by_the_light_check(
@@ -103,28 +76,9 @@ async def test_above_the_recompute_limit_followers_attest_by_the_light_check(
     async with running_nodes(
         dev_chain, tmp_path, runners, max_recompute_bytes=0
     ) as nodes, await dev_chain.client(dev_chain.accounts[6]) as owner:
-        dataset_cid = nodes[0].store.add((EXAMPLES / "iris.csv").read_bytes())
-        spec = iris_spec(dataset_cid)
-        spec_cid = nodes[0].store.add(spec.canonical_json())
-        pool = 300 * UNIT
-        await fund(owner, pool)
-        await owner.token.approve(owner.deployment.session_manager, pool)
-        params = SessionParams(
-            name="iris", dataset_cid=dataset_cid, spec_cid=spec_cid, spec_hash=spec.spec_hash, total_rounds=2,
-            min_participants=3, max_participants=3, round_timeout=30, min_stake=100 * UNIT, reward_pool=pool,
-        )  # fmt: skip
-        session_id = await owner.sessions.create_session(params)
-
-        async def all_joined() -> bool:
-            return (await owner.sessions.get_session(session_id)).participant_count == 3
-
-        await wait_for(all_joined, 60, "every node to join")
-        await owner.sessions.start_session(session_id)
-
-        async def completed() -> bool:
-            return (await owner.sessions.get_session(session_id)).status is SessionStatus.COMPLETED
-
-        await wait_for(completed, 90, "the session to complete")
+        session_id = await create_iris_session(owner, nodes[0], max_participants=3, round_timeout=30)
+        await start_when_joined(owner, session_id, 3)
+        await wait_completed(owner, session_id, 90, nodes)
         checks = []
         for node in nodes:
             assert "attestation.refused" not in node.kinds()

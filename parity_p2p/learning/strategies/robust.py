@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterable
 
 from parity_p2p.learning.strategies import aggregate
@@ -31,8 +32,9 @@ class _Collecting(Strategy):
             included=tuple(included),
         )
 
+    @abstractmethod
     def _combine(self, deltas: list[State]) -> tuple[State, list[int]]:
-        raise NotImplementedError
+        """The robust combination of the collected deltas, and which of them it used."""
 
 
 class Median(_Collecting):

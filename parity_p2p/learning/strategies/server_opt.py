@@ -11,6 +11,7 @@ same rounds computes the same moments).
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterable
 
 import torch
@@ -37,8 +38,9 @@ class _AdaptiveServer(Strategy):
         self._m: State = {}
         self._v: State = {}
 
+    @abstractmethod
     def _second_moment(self, previous: torch.Tensor, squared: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The second-moment update that tells FedAdam and FedYogi apart."""
 
     def aggregate(self, round_number: int, global_state: State, updates: Iterable[ClientUpdate]) -> AggregateResult:
         counted = Counted(updates)
