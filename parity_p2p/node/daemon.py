@@ -128,11 +128,28 @@ class RunningNode:
 
     async def peers(self) -> dict[str, Any]:
         host = self.network.host
-        known = [
-            {"peer_id": p.peer_id, "addrs": list(p.addrs), "address": p.address}
-            for p in self.network.discovery.known_peers()
-        ]
+        known = []
+        for p in self.network.discovery.known_peers():
+            entry: dict[str, Any] = {"peer_id": p.peer_id, "addrs": list(p.addrs), "address": p.address}
+            entry.update(await self._standing(p.address))
+            known.append(entry)
         return {"self": host.peer_id, "connected": host.connected_peers(), "known": known}
+
+    async def _standing(self, address: str | None) -> dict[str, Any]:
+        """A peer's stake and reputation score from the chain (empty when unknown or the chain does not answer).
+        Score = rounds done + leaderships done - leaderships missed - 10 x slashes (docs/node.md)."""
+        from parity_p2p.chain import ChainError
+
+        if not address:
+            return {}
+        try:
+            with trio.fail_after(2):
+                stake = await self.chain.registry.stake_of(address)
+                rep = await self.chain.sessions.reputation(address)
+        except (ChainError, trio.TooSlowError):
+            return {}
+        score = rep.rounds_done + rep.leaderships_done - rep.leaderships_missed - 10 * rep.slashes
+        return {"stake": stake, "reputation": float(score)}
 
     def metrics(self) -> dict[str, Any]:
         stats = self.content.blockstore.stats()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,14 @@ def test_up_records_a_running_network_and_down_stops_every_process(tmp_path: Pat
         assert [n.address for n in recorded.nodes] == [n.address for n in state.nodes]
         with NodeApiSync.from_data_dir(state.nodes[1].data_dir) as api:
             status = api.status()
+            # The Network screen's peer standing: stake and reputation from the chain, for peers found by gossip.
+            deadline = time.monotonic() + 30
+            first = state.nodes[0].address
+            while not (known := [p for p in api.get_json("/v1/peers")["known"] if p["address"] == first]):
+                assert time.monotonic() < deadline, "node 2 never heard node 1's presence record"
+                time.sleep(0.5)
         assert status.registered and status.session_service and status.connected_peers >= 1
+        assert known[0]["stake"] == 200 * 10**18 and known[0]["reputation"] == 0.0
         with pytest.raises(DevnetError, match="already holds a devnet"):
             Devnet(tmp_path / "net", runners=1).up(lambda _line: None)
 
