@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
     from trio_typing import TaskStatus
 
 logger = logging.getLogger(__name__)
+
+PING_PROTOCOL = TProtocol("/ipfs/ping/1.0.0")
 
 _CLOSE_TIMEOUT_S = 2.0
 
@@ -192,6 +196,31 @@ class P2PHost:
                 await framed.aclose()
 
         self._host.set_stream_handler(TProtocol(protocol), on_stream)
+
+    async def ping(self, peer_id: str, timeout_s: float = 2.0) -> float | None:
+        """Round-trip time in milliseconds over libp2p's ping protocol (every py-libp2p and go-libp2p host answers
+        it), or None when the peer does not answer in time."""
+        payload = secrets.token_bytes(32)
+        with trio.move_on_after(timeout_s):
+            try:
+                stream = await self._host.new_stream(ID.from_base58(peer_id), [PING_PROTOCOL])
+            except (BaseLibp2pError, OSError, ValueError):
+                return None
+            try:
+                started = time.perf_counter()
+                await stream.write(payload)
+                echoed = b""
+                while len(echoed) < len(payload):
+                    echoed += await stream.read(len(payload) - len(echoed))
+                elapsed_ms = (time.perf_counter() - started) * 1000
+            except (BaseLibp2pError, OSError):
+                return None
+            finally:
+                with trio.move_on_after(1) as cleanup:
+                    cleanup.shield = True
+                    await stream.reset()
+            return elapsed_ms if echoed == payload else None
+        return None
 
     async def open_stream(self, peer_id: str, protocol: str) -> FramedStream:
         try:

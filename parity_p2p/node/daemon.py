@@ -129,9 +129,12 @@ class RunningNode:
     async def peers(self) -> dict[str, Any]:
         host = self.network.host
         known = []
+        connected = set(host.connected_peers())
         for p in self.network.discovery.known_peers():
             entry: dict[str, Any] = {"peer_id": p.peer_id, "addrs": list(p.addrs), "address": p.address}
             entry.update(await self._standing(p.address))
+            if p.peer_id in connected:
+                entry["latency_ms"] = await host.ping(p.peer_id, timeout_s=1.0)
             known.append(entry)
         return {"self": host.peer_id, "connected": host.connected_peers(), "known": known}
 

@@ -36,6 +36,7 @@ def test_up_records_a_running_network_and_down_stops_every_process(tmp_path: Pat
                 time.sleep(0.5)
         assert status.registered and status.session_service and status.connected_peers >= 1
         assert known[0]["stake"] == 200 * 10**18 and known[0]["reputation"] == 0.0
+        assert known[0]["latency_ms"] is not None and known[0]["latency_ms"] > 0
         with pytest.raises(DevnetError, match="already holds a devnet"):
             Devnet(tmp_path / "net", runners=1).up(lambda _line: None)
 
