@@ -135,8 +135,16 @@ class RunningNode:
             entry.update(await self._standing(p.address))
             if p.peer_id in connected:
                 entry["latency_ms"] = await host.ping(p.peer_id, timeout_s=1.0)
+            entry["sessions"] = self._shared_sessions(p.address)
             known.append(entry)
         return {"self": host.peer_id, "connected": host.connected_peers(), "known": known}
+
+    def _shared_sessions(self, address: str | None) -> list[int]:
+        """Sessions this node runs in which `address` participates too (what the session service reports)."""
+        sessions = (self.service_metrics or {}).get("sessions", {})
+        if not address or not isinstance(sessions, Mapping):
+            return []
+        return sorted(int(sid) for sid, info in sessions.items() if address in info.get("participants", ()))
 
     async def _standing(self, address: str | None) -> dict[str, Any]:
         """A peer's stake and reputation score from the chain (empty when unknown or the chain does not answer).

@@ -11,6 +11,7 @@ from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
 import trio
+from eth_utils.address import to_checksum_address
 
 from parity_p2p.chain import ChainClient
 from parity_p2p.gossip.topics import KindSpec
@@ -74,7 +75,12 @@ class _LiveMetrics(Mapping[str, Any]):
         runners = {**self._service.finished, **self._service.runners}
         return {
             "sessions": {
-                str(sid): {"status": r.status, "round": r.current_round, "rounds": [asdict(s) for s in r.history]}
+                str(sid): {
+                    "status": r.status,
+                    "round": r.current_round,
+                    "participants": [to_checksum_address(p) for p in r.participants],
+                    "rounds": [asdict(s) for s in r.history],
+                }
                 for sid, r in runners.items()
             },
             "declined": {str(sid): reason for sid, reason in self._service.declined.items()},

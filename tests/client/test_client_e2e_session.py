@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import trio
 from client_helpers import Cli, assert_ok
@@ -47,6 +48,11 @@ async def _posted_accuracy_and_work(
         dataset = await node.get_content(view.params.dataset_cid)
         participants = await chain.sessions.participants(session_id)
         return record.accuracy / 1e6, SessionWork.prepare(session_id, spec, dataset, view.seed, participants)
+
+
+async def _peers(node_dir: Path) -> dict[str, Any]:
+    async with NodeApiClient(*endpoint_for(node_dir)) as node:
+        return await node.peers()
 
 
 async def _session_local(node_dir: Path, session_id: int) -> dict[str, object]:
@@ -94,3 +100,12 @@ def test_create_with_data_start_get_session_and_get_model_on_training_nodes(tmp_
         assert sum(p["contribution"] for p in local["participants"]) == view.total_points
         assert {p["state"] for p in local["participants"]} == {"paid"}
         assert 0 <= view.params.reward_pool - sum(local["rewards"].values()) < len(local["participants"])
+
+        # The Network screen: peers known by gossip carry the sessions shared with this node.
+        deadline = time.monotonic() + 30
+        while True:
+            peers = trio.run(_peers, node_dir)["known"]
+            if len([p for p in peers if session_id in p.get("sessions", [])]) == 2:
+                break
+            assert time.monotonic() < deadline, peers
+            time.sleep(0.5)
