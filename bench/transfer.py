@@ -1,0 +1,208 @@
+"""Update transfer: MB/s of /parity/update/1.0.0 between two processes on 127.0.0.1, against plain TCP.
+
+Each measurement starts a fresh receiver process (a real P2PHost with the update handler, or a trio TCP server)
+and times, in this process, one transfer of the same random bytes until the receiver confirmed it has them all:
+push_update returns on ACCEPTED; the TCP sender waits for a one-byte ack. The median of a few repetitions is
+reported, with the ratio libp2p / TCP computed in the same run (the machine is shared and noisy).
+
+    .venv/bin/python bench/transfer.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import trio
+
+from parity_p2p.gossip.host import HostConfig, P2PHost, serve
+from parity_p2p.gossip.update_protocol import UpdateLimits, UpdateOffer, Verdict, push_update, register_update_handler
+
+MB = 1_000_000
+RESULTS = Path(__file__).resolve().parent / "results"
+CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"  # any well-formed cid: the sink checks nothing
+_LENGTH = struct.Struct(">Q")
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    size_mb: int
+    repetitions: int
+    libp2p_mb_s: float
+    tcp_mb_s: float
+    ratio: float
+    libp2p_seconds: list[float]
+    tcp_seconds: list[float]
+
+
+class _AcceptAll:
+    """The receiver keeps nothing: the figure is the wire, not the node's validation and storage."""
+
+    async def admit(self, offer: UpdateOffer, peer_id: str) -> Verdict:
+        return Verdict.accept()
+
+    async def store(self, offer: UpdateOffer, data: bytes, peer_id: str) -> Verdict:
+        return Verdict.accept()
+
+
+# ---- receivers (child processes) ----------------------------------------------------------------------------------
+async def _libp2p_receiver(key_dir: str) -> None:
+    async with trio.open_nursery() as nursery:
+        host: P2PHost = await nursery.start(serve, HostConfig(key_path=Path(key_dir) / "receiver"))
+        register_update_handler(host, _AcceptAll(), UpdateLimits(max_update_bytes=2**31))
+        print(host.listen_addrs()[0], flush=True)
+        await trio.to_thread.run_sync(sys.stdin.read)  # the parent closes our stdin when it is done
+        nursery.cancel_scope.cancel()
+
+
+async def _tcp_receiver() -> None:
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    print(listeners[0].socket.getsockname()[1], flush=True)
+
+    async def handle(stream: trio.SocketStream) -> None:
+        buffer = bytearray()
+        while len(buffer) < _LENGTH.size:
+            buffer += await stream.receive_some()
+        (size,) = _LENGTH.unpack(buffer[: _LENGTH.size])
+        received = len(buffer) - _LENGTH.size
+        while received < size:
+            chunk = await stream.receive_some(1 << 20)
+            if not chunk:
+                raise RuntimeError(f"sender closed after {received} of {size} bytes")
+            received += len(chunk)
+        await stream.send_all(b"\x01")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, handle, listeners)
+        await trio.to_thread.run_sync(sys.stdin.read)
+        nursery.cancel_scope.cancel()
+
+
+# ---- senders (this process) ---------------------------------------------------------------------------------------
+class _Receiver:
+    """A receiver child process; its first stdout line is where to reach it."""
+
+    def __init__(self, kind: str, key_dir: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--receiver", kind, "--key-dir", key_dir],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert self.process.stdout is not None
+        self.address = self.process.stdout.readline().decode().strip()
+        if not self.address:
+            self.stop()
+            raise RuntimeError(f"{kind} receiver exited with {self.process.returncode} before listening")
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+async def _time_libp2p(address: str, data: bytes, key_dir: str) -> float:
+    async with trio.open_nursery() as nursery:
+        host: P2PHost = await nursery.start(serve, HostConfig(key_path=Path(key_dir) / "sender"))
+        peer_id = await host.connect(address)
+        await push_update(host, peer_id, session_id=1, round=1, cid=CID, data=b"warm-up")  # stream setup, once
+        started = time.perf_counter()
+        await push_update(host, peer_id, session_id=1, round=1, cid=CID, data=data)
+        elapsed = time.perf_counter() - started
+        nursery.cancel_scope.cancel()
+    return elapsed
+
+
+async def _time_tcp(port: int, data: bytes) -> float:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        started = time.perf_counter()
+        await stream.send_all(_LENGTH.pack(len(data)))
+        await stream.send_all(data)
+        ack = await stream.receive_some(1)
+        elapsed = time.perf_counter() - started
+    if ack != b"\x01":
+        raise RuntimeError(f"TCP receiver answered {ack!r}")
+    return elapsed
+
+
+def measure(sizes_mb: tuple[int, ...], repetitions: int) -> list[TransferResult]:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-transfer-") as key_dir:
+        for size_mb in sizes_mb:
+            data = os.urandom(size_mb * MB)  # incompressible, like trained float32 weights
+            libp2p_s, tcp_s = [], []
+            for _ in range(repetitions):
+                # Interleaved, so a noisy neighbour hurts both sides of the ratio alike.
+                receiver = _Receiver("tcp", key_dir)
+                try:
+                    tcp_s.append(trio.run(_time_tcp, int(receiver.address), data))
+                finally:
+                    receiver.stop()
+                receiver = _Receiver("libp2p", key_dir)
+                try:
+                    libp2p_s.append(trio.run(_time_libp2p, receiver.address, data, key_dir))
+                finally:
+                    receiver.stop()
+            libp2p_mb_s = size_mb / statistics.median(libp2p_s)
+            tcp_mb_s = size_mb / statistics.median(tcp_s)
+            result = TransferResult(
+                size_mb, repetitions, libp2p_mb_s, tcp_mb_s, libp2p_mb_s / tcp_mb_s, libp2p_s, tcp_s
+            )
+            print(
+                f"transfer {size_mb:4} MB: libp2p {libp2p_mb_s:8.1f} MB/s, tcp {tcp_mb_s:8.1f} MB/s, "
+                f"ratio {result.ratio:.3f} (median of {repetitions})",
+                flush=True,
+            )
+            results.append(result)
+    return results
+
+
+def markdown(results: list[TransferResult]) -> str:
+    lines = [
+        "## Update transfer (127.0.0.1, two processes, median)",
+        "",
+        "| size | /parity/update/1.0.0 MB/s | plain TCP MB/s | ratio |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(f"| {r.size_mb} MB | {r.libp2p_mb_s:.1f} | {r.tcp_mb_s:.1f} | {r.ratio:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def run(quick: bool = False) -> list[TransferResult]:
+    sizes = (1, 10) if quick else (1, 10, 100)
+    results = measure(sizes, 2 if quick else 3)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "transfer.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 and 10 MB only, two repetitions")
+    parser.add_argument("--receiver", choices=("libp2p", "tcp"), help=argparse.SUPPRESS)
+    parser.add_argument("--key-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.receiver == "libp2p":
+        trio.run(_libp2p_receiver, args.key_dir)
+    elif args.receiver == "tcp":
+        trio.run(_tcp_receiver)
+    else:
+        print(markdown(run(args.quick)))
+
+
+if __name__ == "__main__":
+    main()
