@@ -132,7 +132,7 @@ class SessionRunner:
         await self._load()
         async with self.ctx.network.gossip.subscribe(self.topic) as inbox, trio.open_nursery() as nursery:
             nursery.start_soon(self._receive, inbox, nursery)
-            await self._rounds(nursery)
+            await self._rounds()
             nursery.cancel_scope.cancel()
         await self._after_end()
 
@@ -170,7 +170,7 @@ class SessionRunner:
         self.status = "running"
         self.ctx.emit("session.joined", {"session": self.session_id, "shard": self.work.shard_sizes.get(self.me)})
 
-    async def _rounds(self, nursery: trio.Nursery) -> None:
+    async def _rounds(self) -> None:
         while True:
             view = await self.ctx.chain.sessions.get_session(self.session_id)
             self.view = view
@@ -237,6 +237,8 @@ class SessionRunner:
             await self._sync_clock()
             await trio.sleep(self.ctx.poll_interval_s)
         record = await self.ctx.chain.sessions.get_round(self.session_id, rs.round)
+        if not record.model_cid:
+            return  # the session ended (abandoned) without this round
         stats = rs.stats
         stats.wait_seconds = time.monotonic() - started
         stats.leader, stats.model_cid = record.leader, record.model_cid
