@@ -5,6 +5,7 @@ Nothing outside parity_p2p.gossip sees a libp2p type: peer ids and multiaddrs ar
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import secrets
@@ -216,7 +217,7 @@ class P2PHost:
             except (BaseLibp2pError, OSError):
                 return None
             finally:
-                with trio.move_on_after(1) as cleanup:
+                with trio.move_on_after(1) as cleanup, contextlib.suppress(BaseLibp2pError, OSError):
                     cleanup.shield = True
                     await stream.reset()
             return elapsed_ms if echoed == payload else None
