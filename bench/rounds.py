@@ -23,7 +23,7 @@ import trio
 from eth_account import Account
 
 from parity_p2p.chain import ChainClient, Deployment, SessionParams, SessionStatus
-from parity_p2p.devnet.demo import DemoOptions, _spec, _until
+from parity_p2p.devnet.demo import DemoOptions, iris_spec, wait_for_view
 from parity_p2p.devnet.network import Devnet, DevnetState
 from parity_p2p.node.api.client import NodeApiClient, endpoint_for
 
@@ -61,7 +61,7 @@ async def _session(options: DemoOptions, state: DevnetState) -> tuple[list[Round
         NodeApiClient(*endpoint_for(state.nodes[0].data_dir)) as node,
     ):
         dataset_cid = await node.add_content((EXAMPLES / "iris.csv").read_bytes())
-        spec = _spec(options, dataset_cid)
+        spec = iris_spec(options, dataset_cid)
         spec_cid = await node.add_content(spec.canonical_json())
         pool = 1000 * UNIT
         await owner.token.faucet(pool)
@@ -72,7 +72,9 @@ async def _session(options: DemoOptions, state: DevnetState) -> tuple[list[Round
             round_timeout=options.round_timeout, min_stake=100 * UNIT, reward_pool=pool,
         )  # fmt: skip
         session_id = await owner.sessions.create_session(params)
-        await _until(lambda v: v.participant_count == options.runners, owner, session_id, 120, "the nodes to join")
+        await wait_for_view(
+            lambda v: v.participant_count == options.runners, owner, session_id, 120, "the nodes to join"
+        )
         await owner.sessions.start_session(session_id)
         # Round k ends when the chain shows round k+1 open (or the session completed): seen by polling.
         ends: dict[int, float] = {}

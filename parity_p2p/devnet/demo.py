@@ -128,7 +128,8 @@ def run(options: DemoOptions, clock: Clock) -> DemoResult:
         return trio.run(_session, options, clock, state, out)
 
 
-def _spec(options: DemoOptions, dataset_cid: str) -> SessionSpec:
+def iris_spec(options: DemoOptions, dataset_cid: str) -> SessionSpec:
+    """The demo's session spec (also used by bench/rounds.py)."""
     return SessionSpec(
         name="iris-demo",
         description="The guide's Iris session on a local network",
@@ -148,7 +149,7 @@ async def _session(options: DemoOptions, clock: Clock, state: DevnetState, out: 
         NodeApiClient(url, token) as node,
     ):
         dataset_cid = await node.add_content((EXAMPLES / "iris.csv").read_bytes())
-        spec = _spec(options, dataset_cid)
+        spec = iris_spec(options, dataset_cid)
         spec_cid = await node.add_content(spec.canonical_json())
         pool = 1000 * UNIT
         await owner.token.faucet(pool)
@@ -161,7 +162,9 @@ async def _session(options: DemoOptions, clock: Clock, state: DevnetState, out: 
         )  # fmt: skip
         session_id = await owner.sessions.create_session(params)
         clock.say(f"session {session_id} created: dataset {dataset_cid}, spec {spec_cid}, pool {pool // UNIT} USDFC")
-        await _until(lambda v: v.participant_count == options.runners, owner, session_id, 120, "the nodes to join")
+        await wait_for_view(
+            lambda v: v.participant_count == options.runners, owner, session_id, 120, "the nodes to join"
+        )
         clock.say(f"all {options.runners} nodes joined by themselves; starting the session")
         await owner.sessions.start_session(session_id)
         killed = await _watch(options, clock, owner, state, session_id)
@@ -180,7 +183,8 @@ async def _session(options: DemoOptions, clock: Clock, state: DevnetState, out: 
         return result
 
 
-async def _until(check: object, owner: ChainClient, session_id: int, timeout: float, what: str) -> SessionView:
+async def wait_for_view(check: object, owner: ChainClient, session_id: int, timeout: float, what: str) -> SessionView:
+    """Poll the session until `check(view)` holds; ChainError after `timeout` seconds."""
     with trio.move_on_after(timeout):
         while True:
             view = await owner.sessions.get_session(session_id)
