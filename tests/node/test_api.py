@@ -123,8 +123,13 @@ async def raw_exchange(address: BoundAddress, data: bytes) -> tuple[int, dict[st
 # ---- auth -----------------------------------------------------------------------------------------------------
 async def test_requests_without_the_right_token_get_401(tmp_path: Path) -> None:
     async with running_api(tmp_path) as api:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"},
-                        {"Authorization": TOKEN}, {"Authorization": f"Bearer {TOKEN}x"}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": f"Basic {TOKEN}"},
+            {"Authorization": TOKEN},
+            {"Authorization": f"Bearer {TOKEN}x"},
+        ):
             async with api.http(**headers) as http:
                 response = await http.get("/v1/status")
             assert response.status_code == 401, headers

@@ -29,7 +29,11 @@ def env(**extra: str) -> dict[str, str]:
 
 def parity_node(*args: str, timeout: float = 60, **extra_env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMMAND, *args], env=env(**extra_env), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        [*COMMAND, *args],
+        env=env(**extra_env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 
@@ -77,7 +81,13 @@ def test_init_with_password_file_and_imported_key(tmp_path: Path) -> None:
     secret.write_text(PASSWORD + "\n")
     data_dir = tmp_path / "node"
     result = parity_node(
-        "init", "--data-dir", str(data_dir), "--password-file", str(secret), "--import-key-env", "RUNNER_KEY",
+        "init",
+        "--data-dir",
+        str(data_dir),
+        "--password-file",
+        str(secret),
+        "--import-key-env",
+        "RUNNER_KEY",
         RUNNER_KEY=account.key.hex(),
     )
     assert result.returncode == 0, result.stderr
@@ -96,7 +106,8 @@ def test_user_errors_are_one_line_with_their_exit_code(tmp_path: Path) -> None:
     assert not (tmp_path / "a").exists()
     assert_user_error(
         parity_node("init", "--data-dir", str(tmp_path / "b"), "--listen", "junk", **{PASSWORD_ENV: PASSWORD}),
-        4, "config network.listen",
+        4,
+        "config network.listen",
     )
     assert_user_error(parity_node("status", "--data-dir", str(tmp_path / "none")), 3, "parity-node init")
     assert_user_error(parity_node("start", "--data-dir", str(tmp_path / "none"), **{PASSWORD_ENV: PASSWORD}), 3)
@@ -124,8 +135,12 @@ def test_start_status_refuse_second_and_stop_on_sigterm(initialised: Path, dev_c
     layout = DataDir(initialised)
     args = ["start", "--data-dir", str(initialised), "--rpc-url", dev_chain.url]
     node = subprocess.Popen(
-        [*COMMAND, *args], env=env(**{PASSWORD_ENV: PASSWORD}), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [*COMMAND, *args],
+        env=env(**{PASSWORD_ENV: PASSWORD}),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30

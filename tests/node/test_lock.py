@@ -39,9 +39,7 @@ def test_second_lock_refused_while_held_then_free_after_release(tmp_path: Path) 
 
 
 def test_lock_held_by_another_process_then_its_death_frees_it(tmp_path: Path) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True
-    )
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"

@@ -10,7 +10,7 @@ import torch
 import trio
 from eth_account import Account
 from fixtures.devchain import DevChain, fund
-from node_helpers import STAKE, create_iris_session, running_nodes, start_when_joined, wait_completed, wait_for
+from fixtures.node_network import STAKE, create_iris_session, running_nodes, start_when_joined, wait_completed, wait_for
 
 from parity_p2p.chain import Contribution
 from parity_p2p.consensus.attestation import RoundStatement, sign_proposal
@@ -34,9 +34,10 @@ from parity_p2p.storage.importer import compute_cid
 async def test_a_leader_killed_after_proposing_is_replaced_and_the_dead_runner_is_left_out(
     dev_chain: DevChain, tmp_path: Path
 ) -> None:
-    async with running_nodes(dev_chain, tmp_path, list(dev_chain.accounts[1:5])) as nodes, await dev_chain.client(
-        dev_chain.accounts[6]
-    ) as owner:
+    async with (
+        running_nodes(dev_chain, tmp_path, list(dev_chain.accounts[1:5])) as nodes,
+        await dev_chain.client(dev_chain.accounts[6]) as owner,
+    ):
         session_id = await create_iris_session(owner, nodes[0])
         await start_when_joined(owner, session_id, 4)
         view = await owner.sessions.get_session(session_id)
@@ -66,9 +67,12 @@ async def test_malformed_updates_and_forged_gossip_are_refused_counted_and_survi
 ) -> None:
     rogue = dev_chain.accounts[7]
     rogue_key = tmp_path / "rogue.key"
-    async with running_nodes(dev_chain, tmp_path, list(dev_chain.accounts[1:4])) as nodes, await dev_chain.client(
-        dev_chain.accounts[6]
-    ) as owner, await dev_chain.client(rogue) as rogue_chain, trio.open_nursery() as nursery:
+    async with (
+        running_nodes(dev_chain, tmp_path, list(dev_chain.accounts[1:4])) as nodes,
+        await dev_chain.client(dev_chain.accounts[6]) as owner,
+        await dev_chain.client(rogue) as rogue_chain,
+        trio.open_nursery() as nursery,
+    ):
         # A registered, staked, participating runner whose host sends what no honest node would.
         await fund(rogue_chain, STAKE)
         await rogue_chain.token.approve(rogue_chain.deployment.registry, STAKE)

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import numpy as np
 from fixtures.devchain import DevChain
-from node_helpers import EXAMPLES, create_iris_session, iris_spec, running_nodes, start_when_joined, wait_completed
+from fixtures.node_network import (
+    EXAMPLES,
+    create_iris_session,
+    iris_spec,
+    running_nodes,
+    start_when_joined,
+    wait_completed,
+)
 
 from parity_p2p.learning.datasets import parse_csv
 from parity_p2p.session_spec import PrivateDataSpec
@@ -35,9 +42,10 @@ async def test_runners_train_on_their_own_rows_and_never_send_them(dev_chain: De
     assert parse_csv(csvs[0].read_bytes()).feature_names == FEATURES
     locals_ = [{"iris-private": p} for p in csvs]
     runners = list(dev_chain.accounts[1:4])
-    async with running_nodes(dev_chain, tmp_path, runners, local_datasets=locals_) as nodes, await dev_chain.client(
-        dev_chain.accounts[6]
-    ) as owner:
+    async with (
+        running_nodes(dev_chain, tmp_path, runners, local_datasets=locals_) as nodes,
+        await dev_chain.client(dev_chain.accounts[6]) as owner,
+    ):
         schema = PrivateDataSpec("iris-private", FEATURES, "species", CLASSES, max_rows=200)
         spec = iris_spec("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku", private_data=schema)
         session_id = await create_iris_session(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from fixtures.devchain import DevChain
-from node_helpers import create_iris_session, running_nodes, start_when_joined, wait_completed, wait_for
+from fixtures.node_network import create_iris_session, running_nodes, start_when_joined, wait_completed, wait_for
 
 from parity_p2p.consensus.proposal import models_match
 from parity_p2p.node.work import aggregate, read_global, read_update, runner_id
@@ -73,9 +73,10 @@ async def test_above_the_recompute_limit_followers_attest_by_the_light_check(
     dev_chain: DevChain, tmp_path: Path
 ) -> None:
     runners = list(dev_chain.accounts[1:4])
-    async with running_nodes(
-        dev_chain, tmp_path, runners, max_recompute_bytes=0
-    ) as nodes, await dev_chain.client(dev_chain.accounts[6]) as owner:
+    async with (
+        running_nodes(dev_chain, tmp_path, runners, max_recompute_bytes=0) as nodes,
+        await dev_chain.client(dev_chain.accounts[6]) as owner,
+    ):
         session_id = await create_iris_session(owner, nodes[0], max_participants=3, round_timeout=30)
         await start_when_joined(owner, session_id, 3)
         await wait_completed(owner, session_id, 90, nodes)

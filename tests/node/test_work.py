@@ -70,7 +70,11 @@ def test_update_for_another_round_runner_or_base_is_refused(kwargs: dict[str, ob
     state = work.initial_state()
     made = make_update(work, RUNNERS[0], 1, state, "genesis")
     args: dict[str, object] = {
-        "round_number": 1, "sender": RUNNERS[0], "global_state": state, "base_model_cid": "genesis", **kwargs
+        "round_number": 1,
+        "sender": RUNNERS[0],
+        "global_state": state,
+        "base_model_cid": "genesis",
+        **kwargs,
     }
     with pytest.raises(UpdateMismatch, match=expected):
         read_update(work, made.data, **args)  # type: ignore[arg-type]
@@ -145,9 +149,7 @@ def test_private_data_uses_the_declared_class_order_and_checks_columns_and_size(
             read_update(work, data, round_number=1, sender=RUNNERS[1], global_state=state, base_model_cid="genesis")
         else:
             with pytest.raises(UpdateMismatch, match=r"allows 1\.\.200"):
-                read_update(
-                    work, data, round_number=1, sender=RUNNERS[1], global_state=state, base_model_cid="genesis"
-                )
+                read_update(work, data, round_number=1, sender=RUNNERS[1], global_state=state, base_model_cid="genesis")
 
 
 def test_private_schema_must_fit_the_model() -> None:
