@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import trio
 
 from parity_p2p.learning.strategies import ClientUpdate, State
 from parity_p2p.node.messages import ProposalMessage, UpdateAnnouncement
+
+
+@dataclass
+class RoundPhases:
+    """When each step of the round happened on this node, in seconds since it opened the round (None: not here).
+
+    `opened_at` is the raw `time.monotonic()` of the opening. On Linux that clock is system-wide, so a benchmark can
+    line up the marks of several node processes on one machine (bench/rounds.py does)."""
+
+    opened_at: float = field(default_factory=time.monotonic)
+    base_ready: float | None = None  # the round's base model fetched and decoded
+    trained: float | None = None
+    update_sent: float | None = None  # announced, and pushed to the leader (or kept, when leading)
+    # as leader
+    collected: float | None = None  # collection ended (all updates, or the deadline with a quorum)
+    aggregated: float | None = None  # aggregated, evaluated, encoded and stored
+    proposed: float | None = None  # proposal gossiped
+    attestation_quorum: float | None = None
+    submitted: float | None = None  # submitRound sent
+    receipt: float | None = None  # submitRound mined
+    # as follower
+    proposal_received: float | None = None
+    verified: float | None = None  # the proposal checked (recomputed or light)
+    attested: float | None = None  # attestation gossiped
+    # everyone
+    finalized_seen: float | None = None  # this node saw the chain close the round
+
+    def now(self) -> float:
+        """Seconds since the round opened here: the value to store in a mark."""
+        return time.monotonic() - self.opened_at
 
 
 @dataclass
@@ -27,6 +58,7 @@ class RoundStats:
     attested: bool | None = None
     check: str = ""  # how this node verified the leader's proposal: "recomputed" or "light"
     refusal: str = ""
+    phases: RoundPhases = field(default_factory=RoundPhases)
 
 
 @dataclass
@@ -47,6 +79,7 @@ class RoundState:
     led_steps: set[int] = field(default_factory=set)
     ready: trio.Event = field(default_factory=trio.Event)  # base model known: verification may start
     changed: trio.Event = field(default_factory=trio.Event)
+    closed: trio.Event = field(default_factory=trio.Event)  # this node (as leader) saw its submitRound mined
     stats: RoundStats = field(init=False)
 
     def __post_init__(self) -> None:

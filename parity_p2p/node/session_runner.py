@@ -206,7 +206,10 @@ class SessionRunner:
         if self.ctx.membership is not None:
             self.ctx.membership.note_round(self.session_id, number)
         rs = self._round(number, view.round_started_at)
+        phases = rs.stats.phases
+        phases.opened_at = time.monotonic()  # the state may predate the round (early gossip): open it now
         rs.base_cid, rs.global_state = await self._base_model(number)
+        phases.base_ready = phases.now()
         rs.ready.set()
         self.ctx.emit("round.started", {"session": self.session_id, "round": number})
         async with trio.open_nursery() as nursery:
@@ -240,6 +243,7 @@ class SessionRunner:
         if not record.model_cid:
             return  # the session ended (abandoned) without this round
         stats = rs.stats
+        stats.phases.finalized_seen = stats.phases.now()
         stats.wait_seconds = time.monotonic() - started
         stats.leader, stats.model_cid = record.leader, record.model_cid
         stats.loss, stats.accuracy = record.loss / SCALE, record.accuracy / SCALE
@@ -256,6 +260,7 @@ class SessionRunner:
         assert state is not None
         made = await trio.to_thread.run_sync(make_update, work, self.ctx.address, rs.round, state, rs.base_cid)
         rs.stats.train_seconds = made.metrics.seconds
+        rs.stats.phases.trained = rs.stats.phases.now()
         if self.me in rs.updates:
             return  # a manual submission (submit_own_update) came first
         cid = await self.ctx.store.aadd(made.data)
@@ -269,6 +274,7 @@ class SessionRunner:
         leader = self._leader_now(rs)
         if leader != self.me:
             await self._push(rs, leader, cid, made.data)
+        rs.stats.phases.update_sent = rs.stats.phases.now()
 
     async def _push(self, rs: RoundState, leader: str, cid: str, data: bytes) -> None:
         """Push our update to the leader. A leader still closing the previous round refuses it for a moment, so a
@@ -409,6 +415,7 @@ class SessionRunner:
                 with trio.move_on_after(0.2):
                     await rs.changed.wait()
             fetchers.cancel_scope.cancel()
+        rs.stats.phases.collected = rs.stats.phases.now()
         if decision is Collect.GIVE_UP:
             self.ctx.emit(
                 "round.no_quorum",
@@ -442,6 +449,8 @@ class SessionRunner:
         metrics = await trio.to_thread.run_sync(evaluate_state, work, result.state)
         model_bytes = await trio.to_thread.run_sync(encode_global, work, rs.round, result, metrics)
         model_cid = await self.ctx.store.aadd(model_bytes)
+        phases = rs.stats.phases
+        phases.aggregated = phases.now()
         ordered = sorted(received, key=lambda r: int(r, 16))
         used = set(result.included)
         included = tuple(
@@ -457,6 +466,7 @@ class SessionRunner:
         votes = rs.attestations.setdefault((model_cid, root), {})
         votes[self.me] = sign_attestation(self.ctx.account, self.domain, statement)
         await self._publish(PROPOSAL_KIND.kind, message.payload(), rs.round)
+        phases.proposed = phases.now()
         self.ctx.emit(
             "round.proposed",
             {"session": self.session_id, "round": rs.round, "model_cid": model_cid, "updates": len(included)},
@@ -471,16 +481,20 @@ class SessionRunner:
                 {"session": self.session_id, "round": rs.round, "attestations": len(votes), "quorum": quorum},
             )
             return
+        phases.attestation_quorum = phases.now()
         signatures = [votes[s] for s in sorted(votes, key=lambda a: int(a, 16))]
         outcome = RoundResult(
             rs.round, model_cid, round(metrics.loss * SCALE), round((metrics.accuracy or 0.0) * SCALE),
             tuple(contributions),
         )  # fmt: skip
+        phases.submitted = phases.now()
         try:
             await self.ctx.chain.sessions.submit_round(self.session_id, outcome, signatures)
         except ChainError as exc:
             self.ctx.emit("round.submit_failed", {"session": self.session_id, "round": rs.round, "reason": str(exc)})
             return
+        phases.receipt = phases.now()
+        rs.closed.set()
         self.ctx.emit("round.submitted", {"session": self.session_id, "round": rs.round, "model_cid": model_cid})
 
     # ---- follower -----------------------------------------------------------------------------------------------
@@ -488,6 +502,7 @@ class SessionRunner:
         if leader == self.me or leader in rs.verifying:
             return
         rs.verifying.add(leader)
+        rs.stats.phases.proposal_received = rs.stats.phases.now()
         nursery.start_soon(self._verify_and_attest, rs, leader, p)
 
     async def _verify_and_attest(self, rs: RoundState, leader: str, p: ProposalMessage) -> None:
@@ -504,6 +519,7 @@ class SessionRunner:
         else:
             rs.stats.check = "recomputed"
             problems = await self._recompute_check(rs, p)
+        rs.stats.phases.verified = rs.stats.phases.now()
         assert self.view is not None
         decision = decide_attestation(
             proposal,
@@ -532,6 +548,8 @@ class SessionRunner:
         signature = sign_attestation(self.ctx.account, self.domain, statement)
         message = AttestationMessage(to_checksum_address(leader), p.model_cid, p.updates_root, signature)
         await self._publish(ATTESTATION_KIND.kind, message.payload(), rs.round)
+        rs.stats.phases.attested = rs.stats.phases.now()
+        rs.poke()  # our part is done: the finalisation watch polls fast again
 
     async def _recompute_check(self, rs: RoundState, p: ProposalMessage) -> list[str]:
         """Fetch every included update by CID, aggregate them as the leader should have, compare with its model."""
