@@ -32,11 +32,14 @@ from parity_p2p.learning.partition import partition
 from parity_p2p.learning.seeding import derive_seed
 from parity_p2p.learning.strategies import AggregateResult, ClientUpdate, State, Strategy, build_strategy
 from parity_p2p.learning.strategies.dp_fedavg import DpFedAvg
+from parity_p2p.learning.strategies.norm_screen import DEFAULT_NORM_FACTOR, NormScreen
 from parity_p2p.learning.trainer import Metrics, TrainConfig, TrainMetrics, evaluate, train_local
 from parity_p2p.session_spec import SessionSpec
 
 # An update may exceed its tensors' raw size only by its safetensors header (metadata is small JSON).
 UPDATE_HEADER_ALLOWANCE = 64 * 1024
+# Updates over this multiple of the round's median delta norm are screened out (learning/strategies/norm_screen.py).
+NORM_FACTOR = DEFAULT_NORM_FACTOR
 
 
 def runner_id(address: str) -> str:
@@ -195,9 +198,11 @@ def read_update(
 def aggregate(
     work: SessionWork, round_number: int, global_state: State, updates: Sequence[ClientUpdate]
 ) -> AggregateResult:
-    """The session's strategy over updates in ascending runner order (the order every verifier uses)."""
+    """The session's strategy over updates in ascending runner order (the order every verifier uses), behind the
+    norm screen: an update whose delta is over NORM_FACTOR x the round's median norm is set aside (it is listed
+    in `screened_out`, left out of `included`, and so earns no points). Followers recompute the same set."""
     ordered = sorted(updates, key=lambda u: int(u.runner, 16))
-    return work.strategy().aggregate(round_number, global_state, ordered)
+    return NormScreen(work.strategy(), NORM_FACTOR).aggregate(round_number, global_state, ordered)
 
 
 def encode_global(work: SessionWork, round_number: int, result: AggregateResult, metrics: Metrics) -> bytes:

@@ -2,6 +2,7 @@
 
 from parity_p2p.learning.strategies.base import AggregateResult as AggregateResult
 from parity_p2p.learning.strategies.base import ClientUpdate as ClientUpdate
+from parity_p2p.learning.strategies.base import ScreenedOut as ScreenedOut
 from parity_p2p.learning.strategies.base import State as State
 from parity_p2p.learning.strategies.base import Strategy as Strategy
 from parity_p2p.learning.strategies.base import StrategyError as StrategyError
@@ -10,6 +11,8 @@ from parity_p2p.learning.strategies.dp_fedavg import DpFedAvg as DpFedAvg
 from parity_p2p.learning.strategies.fedavg import FedAvg as FedAvg
 from parity_p2p.learning.strategies.fednova import FedNova as FedNova
 from parity_p2p.learning.strategies.fedprox import FedProx as FedProx
+from parity_p2p.learning.strategies.norm_screen import NormScreen as NormScreen
+from parity_p2p.learning.strategies.norm_screen import screen_norms as screen_norms
 from parity_p2p.learning.strategies.registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from parity_p2p.learning.strategies.registry import available_strategies as available_strategies
 from parity_p2p.learning.strategies.registry import build_strategy as build_strategy

@@ -52,6 +52,17 @@ class AggregateResult:
     # Indices (in arrival order) of the updates that shaped the model; robust strategies drop some.
     included: tuple[int, ...]
     metrics: dict[str, float] = field(default_factory=dict)
+    # Updates a screen (NormScreen) set aside before the strategy saw them, with why; they are not in `included`.
+    screened_out: tuple[ScreenedOut, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScreenedOut:
+    """One update a screen refused: its position (arrival order), runner and the reason in words."""
+
+    index: int
+    runner: str
+    reason: str
 
 
 def apply_delta(global_state: State, delta: State, scale: float = 1.0) -> State:
@@ -129,6 +140,7 @@ __all__ = [
     "AggregateResult",
     "ClientUpdate",
     "EmptyAggregation",
+    "ScreenedOut",
     "State",
     "Strategy",
     "StrategyError",
