@@ -102,6 +102,14 @@ class StreamOpenError(StreamProtocolError):
         self.reason = reason
 
 
+class YamuxProtocolError(StreamProtocolError):
+    """A peer broke the Yamux protocol (e.g. sent past its flow-control credit); its connection is closed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"yamux protocol violation: {reason}")
+        self.reason = reason
+
+
 class UpdateRejected(GossipError):
     """The receiving leader refused a pushed update; `reason` is its answer."""
 

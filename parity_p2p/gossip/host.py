@@ -19,7 +19,6 @@ import multiaddr
 import trio
 from libp2p import new_host
 from libp2p.abc import IHost, INetStream
-from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.exceptions import BaseLibp2pError
 from libp2p.network.config import ConnectionConfig
@@ -27,7 +26,6 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
-from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
@@ -39,6 +37,7 @@ from .guarded_pubsub import GuardedPubsub
 from .keyfile import load_or_create_key_file
 from .metrics import GossipMetrics
 from .streams import FramedStream, StreamLimits
+from .transport_stack import TransportSettings, install_muxer, security_transport
 
 if TYPE_CHECKING:
     # trio-typing's stubs (installed with libp2p) shadow trio's inline types for mypy; this is where they put it.
@@ -101,6 +100,8 @@ class HostConfig:
     gossip: GossipSettings = field(default_factory=GossipSettings)
     stream_limits: StreamLimits = field(default_factory=StreamLimits)
     dial_timeout_s: float = 10.0
+    transport: TransportSettings = field(default_factory=TransportSettings)
+    """Our batched Noise + tuned Yamux (default) or py-libp2p's stock ones; the wire is the same."""
 
     def __post_init__(self) -> None:
         for addr in (*self.listen_addrs, *self.bootstrap, *self.announce_addrs):
@@ -247,7 +248,7 @@ async def serve(
     host = new_host(
         key_pair=key_pair,
         # Only Noise and only Yamux: new_host's defaults also offer plaintext, secio and Mplex (6x slower).
-        sec_opt={NOISE_PROTOCOL_ID: NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)},
+        sec_opt={NOISE_PROTOCOL_ID: security_transport(key_pair, config.transport)},
         muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
         listen_addrs=listen,
         # The swarm enforces max_connections on inbound and outbound connections; min_connections 0 so its
@@ -260,6 +261,7 @@ async def serve(
             high_watermark=config.max_connections,
         ),
     )
+    install_muxer(host, config.transport)  # our Yamux for /yamux/1.0.0 (see transport_stack.py)
     g = config.gossip
     gossipsub = GossipSub(
         # meshsub/1.2 adds an IDONTWANT per message to a 32-slot per-peer queue and overflowed it (TOOLCHAIN).

@@ -1,0 +1,91 @@
+"""Yamux (/yamux/1.0.0) frame layout and the sizes our muxer picks (hashicorp/yamux spec.md).
+
+Header, 12 bytes, network order: version u8 (0), type u8, flags u16, stream id u32, length u32. For DATA the
+length is the payload size; for WINDOW_UPDATE the window delta; for PING an opaque value; for GO_AWAY a code.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+
+from libp2p.security.noise.io import MAX_PLAINTEXT_LENGTH
+
+from .errors import HostConfigError
+
+PROTOCOL_ID = "/yamux/1.0.0"
+VERSION = 0
+HEADER = struct.Struct("!BBHII")
+HEADER_SIZE = HEADER.size
+INITIAL_WINDOW = 256 * 1024
+"""Every stream starts with this much credit in each direction (spec); more only by WINDOW_UPDATE."""
+MAX_DATA_PAYLOAD = MAX_PLAINTEXT_LENGTH - HEADER_SIZE
+"""65,507: a full data frame (header + payload) is exactly one Noise message. py-libp2p's 64 KiB payload makes
+65,548-byte frames, which Noise must split into two messages: twice the encryptions, writes and reads."""
+
+
+class FrameType(IntEnum):
+    DATA = 0
+    WINDOW_UPDATE = 1
+    PING = 2
+    GO_AWAY = 3
+
+
+class Flag(IntFlag):
+    NONE = 0
+    SYN = 1
+    ACK = 2
+    FIN = 4
+    RST = 8
+
+
+class GoAwayCode(IntEnum):
+    NORMAL = 0
+    PROTOCOL_ERROR = 1
+    INTERNAL_ERROR = 2
+
+
+@dataclass(frozen=True)
+class FrameHeader:
+    version: int
+    type: int
+    flags: int
+    stream_id: int
+    length: int
+
+    @classmethod
+    def parse(cls, raw: bytes | memoryview) -> FrameHeader:
+        return cls(*HEADER.unpack(raw))
+
+
+def header(frame_type: FrameType, flags: Flag, stream_id: int, length: int) -> bytes:
+    return HEADER.pack(VERSION, frame_type, flags, stream_id, length)
+
+
+@dataclass(frozen=True)
+class MuxerSettings:
+    """How our Yamux uses memory and batches writes. Wire format and initial windows are the spec's."""
+
+    receive_window_bytes: int = 16 * 1024 * 1024
+    """Per stream: the most a peer may send us ahead of our reader (the most we buffer for one stream). 16 MiB
+    is go-yamux's maximum; a window update goes out once half of it has been read (go-yamux's rule)."""
+    write_batch_bytes: int = 256 * 1024
+    """A stream write hands the connection up to this many payload bytes (several frames) in one socket write."""
+    window_wait_timeout_s: float = 30.0
+    """A writer without send credit for this long gives up and resets the stream (py-libp2p waits 5 s)."""
+    accept_backlog: int = 256
+    """Inbound streams not yet accepted by the host; more are refused with RST instead of blocking the reader."""
+    max_pending_control_frames: int = 4096
+    """Control frames (ACK, RST, ping replies, window updates) queued for sending; a peer that makes us queue
+    more is flooding us and the connection is closed."""
+
+    def __post_init__(self) -> None:
+        if not INITIAL_WINDOW <= self.receive_window_bytes <= 2**31:
+            raise HostConfigError("receive_window_bytes", f"must be between {INITIAL_WINDOW} and 2**31")
+        if self.write_batch_bytes < 1:
+            raise HostConfigError("write_batch_bytes", "must be positive")
+        if self.window_wait_timeout_s <= 0:
+            raise HostConfigError("window_wait_timeout_s", "must be positive")
+        if self.accept_backlog < 1 or self.max_pending_control_frames < 16:
+            raise HostConfigError("accept_backlog", "accept_backlog >= 1 and max_pending_control_frames >= 16")
