@@ -60,6 +60,7 @@ class RunnerRound:
         self._seed = os.urandom(SEED_BYTES)
         self.adverts: dict[str, KeyAdvert] = {}
         self.held: dict[str, tuple[int, int]] = {}  # owner -> (its mask-key share, its self-seed share) held by us
+        self.recipients: frozenset[str] = frozenset()  # neighbours we sent shares to
         self.mask_peers: tuple[str, ...] = ()
         self.revealed: dict[str, ShareKind] = {}  # what we revealed about each runner this round, fixed once given
 
@@ -93,33 +94,44 @@ class RunnerRound:
             key = self._channel.derive(self.adverts[r].channel_public, CHANNEL, self.ctx.binding(self.me, r))
             plaintext = share_to_bytes(pair[0]) + share_to_bytes(pair[1])
             sealed[r] = seal(key, plaintext, self._route(self.me, r))
+        self.recipients = frozenset(sealed)
         self.phase = Phase.SHARES
         return SharePacket(sealed)
 
-    def receive_shares(self, sender: str, packet: SharePacket) -> None:
-        """Keep the pair of shares `sender` sealed for us. A packet without one for us is not an error: the sender
-        did not see our keys in time, and then neither of us masks for the other."""
+    def add_advert(self, sender: str, advert: KeyAdvert) -> None:
+        """Keys of a neighbour that arrived on their own (e.g. after we shared): needed to open its shares."""
+        if sender in self.ctx.graph.neighbours[self.me]:
+            self.adverts.setdefault(sender, advert)
+
+    def receive_shares(self, sender: str, packet: SharePacket) -> bool:
+        """Keep the pair of shares `sender` sealed for us; False when there is none to keep (not a neighbour, or it
+        did not see our keys in time: then neither of us masks for the other)."""
         if self.phase is Phase.KEYS:
             raise PhaseError("receive shares", self.phase.value)
-        if sender == self.me or sender not in self.ctx.graph.neighbours[self.me] or sender not in self.adverts:
-            raise InvalidMessage("shares", f"{sender} is not a neighbour with advertised keys")
         sealed = packet.sealed.get(self.me)
-        if sealed is None or sender in self.held:
-            return
-        key = self._channel.derive(self.adverts[sender].channel_public, CHANNEL, self.ctx.binding(self.me, sender))
+        if sender == self.me or sender not in self.ctx.graph.neighbours[self.me] or sealed is None:
+            return False
+        if sender in self.held:
+            return True
+        advert = self.adverts.get(sender)
+        if advert is None:
+            raise InvalidMessage("shares", f"shares from {sender} before its keys")
+        key = self._channel.derive(advert.channel_public, CHANNEL, self.ctx.binding(self.me, sender))
         plaintext = open_sealed(key, sealed, self._route(sender, self.me))
         if len(plaintext) != 2 * SHARE_BYTES:
             raise InvalidMessage("shares", f"a share pair from {sender} has {len(plaintext)} bytes")
         self.held[sender] = (share_from_bytes(plaintext[:SHARE_BYTES]), share_from_bytes(plaintext[SHARE_BYTES:]))
+        return True
 
     # ---- step 3 -----------------------------------------------------------------------------------------------
     def mask(self, vector: Floats, weight: int) -> MaskedInput:
-        """Mask for every neighbour whose shares we hold: it saw our keys, so it masks for us too."""
+        """Mask for every neighbour that we sent shares to and whose shares we hold: both saw each other's keys, so
+        it masks for us too (unless it missed our packet; the aggregator then sets one of us aside)."""
         if self.phase is not Phase.SHARES:
             raise PhaseError("mask", self.phase.value)
         words = weighted(self.ctx.params, quantize(self.ctx.params, vector, self._rng), weight)
         np.add(words, expand(self._seed, len(words)), out=words)
-        self.mask_peers = tuple(sorted(r for r in self.held if r != self.me))
+        self.mask_peers = tuple(sorted(r for r in self.held if r in self.recipients))
         for peer in self.mask_peers:
             apply_pairwise(self.ctx, words, self.me, peer, self._mask_key, self.adverts[peer].mask_public, +1)
         self.phase = Phase.MASKED

@@ -245,3 +245,30 @@ def _leader_reveals_everything(leader: RunnerRound, survivor_set: SurvivorSet) -
         shares.append(RevealedShare(about, ShareKind.SELF_SEED, seed_share))
         shares.append(RevealedShare(about, ShareKind.MASK_KEY, key_share))
     return Reveal(survivor_set, tuple(shares))
+
+
+def test_keys_seen_late_lead_to_no_mask_between_the_pair_and_an_exact_sum() -> None:
+    """r00 shares before r03's keys reach it, so it sends r03 no share; r03's shares for r00 still arrive and are
+    kept (they help recover r03), but neither masks for the other and every input counts."""
+    ctx = context(6, params=PARAMS)
+    vectors, weights = inputs(6)
+    runners = {r: RunnerRound(ctx, r) for r in ctx.participants}
+    adverts = {r: x.advertise() for r, x in runners.items()}
+    packets = {
+        r: x.share({s: a for s, a in adverts.items() if not (r == "r00" and s == "r03")}) for r, x in runners.items()
+    }
+    assert "r03" not in packets["r00"].sealed
+    with pytest.raises(InvalidMessage, match="before its keys"):
+        runners["r00"].receive_shares("r03", packets["r03"])
+    runners["r00"].add_advert("r03", adverts["r03"])
+    for x in runners.values():
+        for s, p in packets.items():
+            x.receive_shares(s, p)
+    assert "r03" in runners["r00"].held and "r00" not in runners["r03"].held
+    masked = {r: x.mask(vectors[r], weights[r]) for r, x in runners.items()}
+    assert "r03" not in masked["r00"].mask_peers and "r00" not in masked["r03"].mask_peers
+    survivor_set = choose_survivors(ctx, masked)
+    assert survivor_set.survivors == tuple(runner_ids(6))
+    result = unmask(ctx, adverts, masked, survivor_set, {r: x.reveal(survivor_set) for r, x in runners.items()})
+    error = np.max(np.abs(result.mean(ctx) - plain_weighted_mean(vectors, weights, runner_ids(6))))
+    assert error <= PARAMS.error_bound
