@@ -18,6 +18,9 @@ from parity_p2p.learning.json_guard import too_deep
 from parity_p2p.learning.model_config import ModelConfig, parse_model_config
 from parity_p2p.learning.partition import SplitSpec
 from parity_p2p.learning.strategies.registry import available_strategies
+from parity_p2p.secagg.errors import SecAggConfigError
+from parity_p2p.secagg.params import SecAggParams
+from parity_p2p.secagg.strategies import incompatibility
 
 SPEC_VERSION = 1
 MAX_SPEC_BYTES = 64 * 1024
@@ -85,6 +88,8 @@ class SessionSpec:
     aggregation_params: dict[str, Any] = field(default_factory=dict)
     privacy: PrivacySpec = field(default_factory=PrivacySpec)
     private_data: PrivateDataSpec | None = None  # None: the dataset is public, by `dataset_cid`
+    # Pairwise-masked secure aggregation (docs/secagg.md): the leader learns only the sum. None: plain updates.
+    secure_aggregation: SecAggParams | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -95,6 +100,8 @@ class SessionSpec:
 
     def canonical_json(self) -> bytes:
         body = {"version": SPEC_VERSION, **asdict(self)}
+        if self.secure_aggregation is None:
+            del body["secure_aggregation"]  # specs without it keep the bytes (and hashes) they always had
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     @property
@@ -134,6 +141,7 @@ class SessionSpec:
                 aggregation_params=raw.pop("aggregation_params", {}),
                 privacy=PrivacySpec(**raw.pop("privacy", {})),
                 private_data=PrivateDataSpec(**private) if (private := raw.pop("private_data", None)) else None,
+                secure_aggregation=_secure_aggregation(raw.pop("secure_aggregation", None)),
             )
         except KeyError as exc:
             raise SpecError(str(exc.args[0]), "is required") from None
@@ -143,8 +151,21 @@ class SessionSpec:
 
 _FIELDS = {
     "name", "model", "dataset_cid", "description", "label_column", "eval_fraction",
-    "split", "training", "aggregation", "aggregation_params", "privacy", "private_data",
+    "split", "training", "aggregation", "aggregation_params", "privacy", "private_data", "secure_aggregation",
 }  # fmt: skip
+
+
+def _secure_aggregation(raw: Any) -> SecAggParams | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise SpecError("secure_aggregation", 'must be an object such as {"enabled": true, "clip": 0.5}')
+    try:
+        return SecAggParams(**raw)
+    except SecAggConfigError as exc:
+        raise SpecError(f"secure_aggregation.{exc.field}", exc.reason) from None
+    except TypeError as exc:
+        raise SpecError("secure_aggregation", f"unexpected or missing entry: {exc}") from None
 
 
 def _validate(spec: SessionSpec) -> None:
@@ -171,6 +192,14 @@ def _validate(spec: SessionSpec) -> None:
             raise SpecError("private_data.features", f"{len(data.features)} given, the model takes {config.input_size}")
         if config.task == "classification" and len(data.classes) != config.output_size:
             raise SpecError("private_data.classes", f"{len(data.classes)} given, the model has {config.output_size}")
+    secure = spec.secure_aggregation
+    if secure is not None and secure.enabled:
+        reason = incompatibility(spec.aggregation)
+        if reason is not None:
+            raise SpecError("secure_aggregation", f"cannot be used with {spec.aggregation!r}: {reason}")
+        if spec.privacy.enabled:
+            raise SpecError("secure_aggregation", "cannot be combined with privacy (central DP clips each update at "
+                            "the leader, which never sees one)")  # fmt: skip
     p = spec.privacy
     if p.enabled and not (p.noise_multiplier > 0 and p.l2_norm_clip > 0 and 0 < p.delta < 1):
         raise SpecError("privacy", "noise_multiplier and l2_norm_clip must be > 0 and delta in (0, 1)")

@@ -37,7 +37,7 @@ class SecAggParams:
     full_graph_max: int = DEFAULT_FULL_GRAPH_MAX
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.clip, int | float) and math.isfinite(self.clip) and self.clip > 0):
+        if not (type(self.clip) in (int, float) and math.isfinite(self.clip) and self.clip > 0):
             raise SecAggConfigError("clip", f"must be a finite number > 0, got {self.clip!r}")
         if type(self.bits) is not int or not 1 <= self.bits <= MAX_BITS:
             raise SecAggConfigError("bits", f"must be an integer in 1..{MAX_BITS}, got {self.bits!r}")
