@@ -1,0 +1,509 @@
+"""Flower's deployment engine beside Parity P2P: the same Iris session, the same machine, the same run.
+
+Flower side: a real `flower-superlink` and N `flower-supernode` processes (insecure, 127.0.0.1; the deployment
+engine, not the simulation engine) run bench/flower_app (ServerApp with FedAvg, ClientApp). Parity side:
+bench/rounds.py's `measure(runners, rounds)` (anvil + N `parity-node start` processes). Both train the demo's
+Iris MLP with rounds.py's recipe (non-IID Dirichlet alpha 0.5, FedAvg, 2 local epochs, lr 0.05, batch 8, SGD).
+
+Shards, held-out set, initial weights and per-(round, runner) training seeds come from Parity's own
+`SessionWork.prepare` (the code every node runs) with a fixed session seed, and the ClientApps train through
+`parity_p2p.learning` itself (bench/flower_app/paritybench/recipe.py). Per round: wall time, training time
+(reported by the ClientApps as metrics, slowest node), non-training overhead = wall - training; the final
+accuracy on the held-out set. An in-process replay of Parity's round logic on the same seed checks that Flower
+computed the same models (`replay_*`).
+
+Flower runs in its own venv, .venv-flower, built here on first use (idempotent): flwr 1.42.0 requires
+typer<0.21 (ours: 0.29.1), rich<15 (textual brings 15) and packaging<26, so it cannot join our venv without
+changing our pins. Our package is not installed there; a .pth file lets that venv import the main venv's torch
+and numpy (one torch on disk, the same build), and the app imports parity_p2p.learning from the source tree.
+
+    .venv/bin/python bench/flower_compare.py [--runners 4 8] [--rounds 6]   # writes results/flower_compare.*
+    .venv/bin/python bench/flower_compare.py --setup-only                     # just build .venv-flower
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+APP_DIR = BENCH / "flower_app"
+REQUIREMENTS = APP_DIR / "requirements.txt"
+FLOWER_VENV = REPO / ".venv-flower"
+RESULTS = BENCH / "results"
+EXAMPLES = REPO / "examples"
+# Parity's session seed comes from on-chain randomness (prevrandao) and rounds.py does not return it, so the
+# Flower side uses a fixed seed through the same derivation: same partitioner and parameters, other draws.
+SEED = hashlib.sha256(b"bench/flower_compare.py session seed").digest()
+# bench/rounds.py's measure() recipe: DemoOptions(runners, rounds, "non_iid", 0.5, "fedavg", 2, 0.05, 30, ...).
+SPLIT, ALPHA, AGGREGATION, LOCAL_EPOCHS, LEARNING_RATE, ROUND_TIMEOUT = "non_iid", 0.5, "fedavg", 2, 0.05, 30
+START_TIMEOUT_S = 120.0
+STOP_GRACE_S = 5.0
+
+
+class FlowerBenchError(RuntimeError):
+    """The Flower side could not be set up or did not complete."""
+
+
+class FlowerSetupError(FlowerBenchError):
+    def __init__(self, command: list[str], output: str) -> None:
+        super().__init__(f"{' '.join(command)} failed:\n{output[-3000:]}")
+        self.command = command
+        self.output = output
+
+
+class FlowerRunError(FlowerBenchError):
+    def __init__(self, what: str, log: Path) -> None:
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+        super().__init__(f"{what}; end of {log}:\n{tail}")
+        self.log = log
+
+
+# ---------------------------------------------------------------- the Flower venv
+
+
+def ensure_flower_venv() -> Path:
+    """Build .venv-flower from bench/flower_app/requirements.txt unless it already matches; its python."""
+    python = FLOWER_VENV / "bin" / "python"
+    marker = FLOWER_VENV / ".parity-requirements.sha256"
+    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    if python.exists() and marker.exists() and marker.read_text() == wanted:
+        return python
+    base = getattr(sys, "_base_executable", sys.executable)
+    _check([base, "-m", "venv", "--clear", str(FLOWER_VENV)])
+    _check([str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)])
+    purelib = Path(_check([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]).strip())
+    # Appended after the venv's own site-packages: Flower's pins win, torch (absent there) comes from ours.
+    (purelib / "parity.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    marker.write_text(wanted)
+    return python
+
+
+def _check(command: list[str]) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise FlowerSetupError(command, done.stdout + done.stderr)
+    return done.stdout
+
+
+# ---------------------------------------------------------------- the shared recipe
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The recipe written for Flower, and Parity's round logic run in process on it."""
+
+    meta: dict[str, Any]
+    accuracies: list[float]  # after each round, on the held-out set
+    final_state: dict[str, np.ndarray]
+
+
+def write_recipe(folder: Path, runners: int, rounds: int) -> Replay:
+    """Shards, held-out set, initial weights and training seeds from Parity's SessionWork; returns the replay."""
+    from parity_p2p.devnet.demo import DemoOptions, iris_spec
+    from parity_p2p.node.work import SessionWork, evaluate_state
+    from parity_p2p.storage import compute_cid
+
+    options = DemoOptions(runners, rounds, SPLIT, ALPHA, AGGREGATION, LOCAL_EPOCHS, LEARNING_RATE, ROUND_TIMEOUT,
+                          folder, 0)  # fmt: skip
+    dataset = (EXAMPLES / "iris.csv").read_bytes()
+    spec = iris_spec(options, compute_cid(dataset))
+    participants = sorted(f"0x{index:040x}" for index in range(1, runners + 1))
+    work = SessionWork.prepare(1, spec, dataset, SEED, participants)
+    arrays: dict[str, Any] = {"x/eval": work.eval.features, "y/eval": work.eval.labels}
+    for index, runner in enumerate(participants):
+        shard = work.shard(runner)
+        arrays[f"x/{index}"], arrays[f"y/{index}"] = shard.features, shard.labels
+    for name, tensor in work.initial_state().items():
+        arrays[f"init/{name}"] = tensor.numpy()
+    arrays["seeds"] = np.array(
+        [[work.train_config(r, p).seed for p in participants] for r in range(1, rounds + 1)], dtype=np.int64
+    )
+    training = spec.training
+    meta = {
+        "repo_root": str(REPO),
+        "partitions": runners,
+        "rounds": rounds,
+        "model": spec.model,
+        "training": {"lr": training.learning_rate, "batch_size": training.batch_size,
+                     "local_epochs": training.local_epochs, "optimizer": training.optimizer},
+        "split": {"strategy": SPLIT, "alpha": ALPHA},
+        "shard_sizes": [int(work.shard_sizes[p]) for p in participants],
+        "eval_rows": len(work.eval),
+    }  # fmt: skip
+    np.savez(folder / "arrays.npz", **arrays)
+    (folder / "recipe.json").write_text(json.dumps(meta, indent=2) + "\n")
+    states = list(_replay(work, participants, rounds))
+    accuracies = [float(evaluate_state(work, s).accuracy or 0.0) for s in states]
+    return Replay(meta, accuracies, {name: tensor.numpy() for name, tensor in states[-1].items()})
+
+
+def _replay(work: Any, participants: list[str], rounds: int) -> Iterator[Any]:
+    """Parity's round logic in process (train every shard, the session strategy's aggregate): each round's model."""
+    from parity_p2p.learning.models import build_model
+    from parity_p2p.learning.strategies import ClientUpdate
+    from parity_p2p.learning.trainer import train_local
+    from parity_p2p.node.work import aggregate
+
+    state = work.initial_state()
+    for number in range(1, rounds + 1):
+        updates = []
+        for runner in participants:
+            local = train_local(build_model(work.config), state, work.shard(runner), work.train_config(number, runner))
+            m = local.metrics
+            updates.append(ClientUpdate(local.delta, m.data_size, m.local_steps, local.norm_factor, runner))
+        state = aggregate(work, number, state, updates).state
+        yield state
+
+
+# ---------------------------------------------------------------- Flower processes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _tree(root: int) -> list[int]:
+    """`root` and its descendants (Flower detaches its SuperExec into a new session: not in our group)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def stop_trees(roots: list[int]) -> None:
+    """SIGTERM every process group and process under `roots`, then SIGKILL what is left after a grace period."""
+    pids = [pid for root in roots for pid in _tree(root)]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, sig) if os.getpgid(pid) == pid else os.kill(pid, sig)
+        deadline = time.monotonic() + STOP_GRACE_S
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.1)
+        pids = [p for p in pids if _alive(p)]
+        if not pids:
+            return
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@dataclass
+class Deployment:
+    """A SuperLink and N SuperNodes on 127.0.0.1, each process in its own group, logs and homes under `root`."""
+
+    root: Path
+    nodes: int
+
+    def __post_init__(self) -> None:
+        self.port = _free_port()
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.bin = FLOWER_VENV / "bin"
+
+    def env(self, home: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+        env.update(PATH=f"{self.bin}:{env.get('PATH', '')}", FLWR_HOME=str(self.root / home),
+                   FLWR_TELEMETRY_ENABLED="0", FLWR_DISABLE_UPDATE_CHECK="1", PYTHONUNBUFFERED="1")  # fmt: skip
+        return env
+
+    def _spawn(self, args: list[str], home: str, log: str) -> subprocess.Popen[bytes]:
+        with (self.root / log).open("wb") as out:
+            proc = subprocess.Popen(args, env=self.env(home), stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=self.root, start_new_session=True)  # fmt: skip
+        self.procs.append(proc)
+        return proc
+
+    def __enter__(self) -> Deployment:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        stop_trees([p.pid for p in self.procs])
+        for proc in self.procs:
+            proc.wait()
+
+    def _start(self) -> None:
+        self._spawn([str(self.bin / "flower-superlink"), "--insecure", "--disable-runtime-dependency-installation",
+                     "--host", "127.0.0.1", "--port", str(self.port)], "home-link", "superlink.log")  # fmt: skip
+        self._wait_log("superlink.log", "Application startup complete", 1, "the SuperLink to listen")
+        for index in range(self.nodes):
+            self._spawn([str(self.bin / "flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{self.port}",
+                         "--port", str(_free_port()),
+                         "--node-config", f"partition-id={index} num-partitions={self.nodes}"],
+                        f"home-node{index}", f"supernode{index}.log")  # fmt: skip
+        self._wait_log("superlink.log", "Activated node_id", self.nodes, f"{self.nodes} SuperNodes to join")
+        config = self.root / "home-cli" / "config.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(f'[superlink]\ndefault = "bench"\n\n[superlink.bench]\n'
+                          f'address = "127.0.0.1:{self.port}"\ninsecure = true\n')  # fmt: skip
+
+    def _wait_log(self, log: str, needle: str, count: int, what: str) -> None:
+        path = self.root / log
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if path.exists() and path.read_text(errors="replace").count(needle) >= count:
+                return
+            if any(p.poll() is not None for p in self.procs):
+                raise FlowerRunError(f"a Flower process exited while waiting for {what}", path)
+            time.sleep(0.05)
+        raise FlowerRunError(f"timed out after {START_TIMEOUT_S:g} s waiting for {what}", path)
+
+    def run_app(self, bench_dir: Path, timeout: float) -> None:
+        """`flwr run` the app against this SuperLink and stream its logs until the run ends."""
+        log = self.root / "flwr-run.log"
+        proc = self._spawn([str(self.bin / "flwr"), "run", str(APP_DIR), "bench", "--stream",
+                            "--run-config", f'bench-dir="{bench_dir}"'], "home-cli", log.name)  # fmt: skip
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise FlowerRunError(f"the Flower run did not finish in {timeout:g} s", log) from None
+        if code != 0:
+            raise FlowerRunError(f"flwr run exited with {code}", log)
+
+
+# ---------------------------------------------------------------- one comparison
+
+
+@dataclass(frozen=True)
+class FlowerRound:
+    round: int
+    wall_seconds: float
+    train_seconds_max: float
+    train_seconds_median: float
+    overhead_seconds: float
+    warm_up_seconds_max: float  # the fresh ClientApp process's torch warm-up, part of the overhead
+    replies: int
+    eval_accuracy: float
+
+
+@dataclass(frozen=True)
+class FlowerResult:
+    runners: int
+    rounds: list[FlowerRound]
+    median_wall_seconds: float
+    median_train_seconds: float
+    median_overhead_seconds: float
+    final_accuracy: float
+    deployment_up_seconds: float
+    run_seconds: float
+
+
+def measure_flower(runners: int, rounds: int) -> tuple[FlowerResult, Replay, float]:
+    """One Flower deployment for `runners` SuperNodes and `rounds` rounds; also the in-process replay and the
+    largest absolute weight difference between Flower's final model and the replay's."""
+    ensure_flower_venv()
+    with tempfile.TemporaryDirectory(prefix="bench-flower-") as tmp:
+        root = Path(tmp)
+        bench_dir = root / "recipe"
+        bench_dir.mkdir()
+        replay = write_recipe(bench_dir, runners, rounds)
+        up_started = time.monotonic()
+        with Deployment(root, runners) as deployment:
+            up = time.monotonic() - up_started
+            run_started = time.monotonic()
+            deployment.run_app(bench_dir, timeout=120.0 + 60.0 * rounds)
+            run_seconds = time.monotonic() - run_started
+            result_file = bench_dir / "flower_result.json"
+            if not result_file.exists():
+                raise FlowerRunError("the ServerApp wrote no result", root / "flwr-run.log")
+            raw = json.loads(result_file.read_text())
+            with np.load(bench_dir / "flower_final.npz") as final:
+                weight_diff = max(float(np.abs(final[k] - v).max()) for k, v in replay.final_state.items())
+    rows = [
+        FlowerRound(r["round"], r["wall_seconds"], r["train_seconds_max"], r["train_seconds_median"],
+                    r["wall_seconds"] - r["train_seconds_max"], r["warm_up_seconds_max"], r["replies"],
+                    r["eval_accuracy"])
+        for r in raw["rounds"]
+    ]  # fmt: skip
+    if any(r.replies != runners for r in rows):
+        raise FlowerBenchError(f"a round aggregated fewer than {runners} replies: {[r.replies for r in rows]}")
+    steady = rows[1:] if len(rows) > 1 else rows  # round 1 also installs the app on every node, like rounds.py
+    result = FlowerResult(
+        runners, rows,
+        statistics.median(r.wall_seconds for r in steady),
+        statistics.median(r.train_seconds_max for r in steady),
+        statistics.median(r.overhead_seconds for r in steady),
+        rows[-1].eval_accuracy, up, run_seconds,
+    )  # fmt: skip
+    print(
+        f"flower {runners:2} nodes: wall {result.median_wall_seconds:.3f} s/round, training (slowest node) "
+        f"{result.median_train_seconds:.3f} s, non-training overhead {result.median_overhead_seconds:.3f} s; "
+        f"final accuracy {result.final_accuracy:.3f}",
+        flush=True,
+    )
+    return result, replay, weight_diff
+
+
+def compare(runners: int, rounds: int) -> dict[str, Any]:
+    import rounds as parity_rounds  # bench/rounds.py (maintained elsewhere): only measure() and its result
+
+    flower, replay, weight_diff = measure_flower(runners, rounds)
+    parity = parity_rounds.measure(runners, rounds)
+    flower_accuracies = [r.eval_accuracy for r in flower.rounds]
+    ratio = (
+        flower.median_overhead_seconds / parity.median_overhead_seconds if parity.median_overhead_seconds > 0 else None
+    )
+    return {
+        "runners": runners,
+        "rounds": rounds,
+        "flower": asdict(flower),
+        "parity": asdict(parity),
+        "overhead_ratio_flower_over_parity": ratio,
+        "replay_accuracies": replay.accuracies,
+        "replay_max_abs_accuracy_diff": max(
+            abs(a - b) for a, b in zip(replay.accuracies, flower_accuracies, strict=True)
+        ),
+        "replay_max_abs_weight_diff": weight_diff,
+        "recipe": {k: v for k, v in replay.meta.items() if k != "repo_root"},
+    }
+
+
+# ---------------------------------------------------------------- reports
+
+
+def markdown(comparisons: list[dict[str, Any]]) -> str:
+    lines = [
+        "## Flower 1.42 deployment engine vs Parity P2P (Iris, same recipe, same machine, same run)",
+        "",
+        "Median of rounds 2..R. Overhead = wall time per round - training time of the slowest node.",
+        "",
+        "| nodes | rounds | Flower wall s | Flower overhead s | Parity wall s | Parity overhead s | "
+        "overhead ratio Flower/Parity | Flower final acc | Parity final acc | replay final acc |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in comparisons:
+        f, p = c["flower"], c["parity"]
+        ratio = c["overhead_ratio_flower_over_parity"]
+        lines.append(
+            f"| {c['runners']} | {c['rounds']} | {f['median_wall_seconds']:.3f} | {f['median_overhead_seconds']:.3f} | "
+            f"{p['median_wall_seconds']:.3f} | {p['median_overhead_seconds']:.3f} | "
+            f"{'n/a' if ratio is None else f'{ratio:.2f}x'} | {f['final_accuracy']:.3f} | {p['final_accuracy']:.3f} | "
+            f"{c['replay_accuracies'][-1]:.3f} |"
+        )
+    lines += [
+        "",
+        "Flower's shards come from Parity's SessionWork with a fixed seed; Parity's session seed is on-chain",
+        "randomness, so its shards are other draws of the same partitioner (non-IID, alpha 0.5). The replay column is",
+        "Parity's round logic in process on Flower's seed: equal to Flower's accuracy when both engines computed the",
+        "same models (the JSON also has the largest weight difference of the final models).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(comparisons: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for c in comparisons:
+        for system, style in (("flower", "-o"), ("parity", "--s")):
+            rows = c[system]["rounds"]
+            ax.plot([r["round"] for r in rows], [r["overhead_seconds"] for r in rows], style,
+                    label=f"{'Flower' if system == 'flower' else 'Parity P2P'}, {c['runners']} nodes")  # fmt: skip
+    ax.set_xlabel("round")
+    ax.set_ylabel("non-training overhead per round (s)")
+    ax.set_yscale("log")
+    ax.set_title("Iris: per-round overhead, Flower deployment engine vs Parity P2P")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """bench/run_all.py's entry: 4 nodes x 3 rounds when quick, else 4 and 8 nodes x 6 rounds."""
+    return run_for((4,) if quick else (4, 8), 3 if quick else 6)
+
+
+def run_for(runners: tuple[int, ...], rounds: int) -> dict[str, Any]:
+    if rounds < 2:
+        raise ValueError(f"rounds must be >= 2 (round 1 is left out of the medians), got {rounds}")
+    started = time.perf_counter()
+    comparisons = [compare(n, rounds) for n in runners]
+    report = {
+        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}",
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "flwr": "1.42.0",
+        "seconds": time.perf_counter() - started,
+        "comparisons": comparisons,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "flower_compare.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / "flower_compare.md").write_text(markdown(comparisons))
+    plot(comparisons, RESULTS / "flower_compare.png")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--runners", type=int, nargs="+", default=[4, 8], help="SuperNodes / runner nodes (default 4 8)"
+    )
+    parser.add_argument("--rounds", type=int, default=6, help="rounds per session, >= 2 (default 6)")
+    parser.add_argument("--setup-only", action="store_true", help="build .venv-flower and exit")
+    args = parser.parse_args(argv)
+    if any(not 2 <= n <= 16 for n in args.runners):
+        parser.error("--runners must each be between 2 and 16")
+    if args.rounds < 2:
+        parser.error("--rounds must be >= 2 (round 1 is left out of the medians)")
+    try:
+        if args.setup_only:
+            print(ensure_flower_venv())
+            return 0
+        report = run_for(tuple(args.runners), args.rounds)
+    except FlowerBenchError as error:
+        print(f"flower_compare failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: every process this bench started has been stopped", file=sys.stderr)
+        return 130
+    print(markdown(report["comparisons"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
