@@ -15,7 +15,8 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -26,12 +27,14 @@ from parity_p2p.devnet.anvil import AnvilNode, AnvilProcess
 from parity_p2p.node.api.client import NodeApiClient, endpoint_for
 from parity_p2p.node.config import ApiConfig, ChainConfig, NetworkConfig, NodeConfig
 from parity_p2p.node.datadir import init_data_dir
+from parity_p2p.node.errors import NodeError
 
 UNIT = 10**18
 PASSWORD = "devnet-only-password"  # devnet keys are anvil's public dev keys: nothing here is secret
 STATE_FILE = "devnet.json"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
+RESTART_BOOTSTRAP_PEERS = 3  # a restarted runner dials several live peers: one of them may be going down too
 
 
 class DevnetError(RuntimeError):
@@ -81,17 +84,38 @@ def _node_binary() -> list[str]:
 
 
 class Devnet:
-    def __init__(self, root: Path, runners: int = 4, *, stake: int = 200 * UNIT, log_level: str = "warning") -> None:
+    """`anvil_state`: anvil keeps its chain in this file (`--state`), so `restart_chain()` keeps every block.
+    `anvil_port`: a fixed port (e.g. for a proxy set up before `up()`). `node_rpc_urls`: runner index -> the RPC URL
+    that node uses instead of anvil's (a fault-injecting proxy); registration still talks to anvil directly."""
+
+    def __init__(
+        self,
+        root: Path,
+        runners: int = 4,
+        *,
+        stake: int = 200 * UNIT,
+        log_level: str = "warning",
+        anvil_state: Path | None = None,
+        anvil_port: int | None = None,
+        node_rpc_urls: Mapping[int, str] | None = None,
+    ) -> None:
         if not 1 <= runners <= 64:
             raise DevnetError(f"runners must be between 1 and 64, got {runners}")
+        unknown = sorted(set(node_rpc_urls or {}) - set(range(1, runners + 1)))
+        if unknown:
+            raise DevnetError(f"node_rpc_urls names runners {unknown}; runners are numbered 1..{runners}")
         self.root = root.resolve()
         self.runners = runners
         self.stake = stake
         self.log_level = log_level
+        self.anvil_state = anvil_state
+        self.anvil_port = anvil_port
+        self.node_rpc_urls = dict(node_rpc_urls or {})
         self.anvil: AnvilProcess | None = None
         self.chain: AnvilNode | None = None
         self.state: DevnetState | None = None
         self._processes: list[subprocess.Popen[bytes]] = []
+        self._by_index: dict[int, subprocess.Popen[bytes]] = {}
 
     # ---- up -----------------------------------------------------------------------------------------------------
     def up(self, progress: object = print) -> DevnetState:
@@ -99,7 +123,9 @@ class Devnet:
         if (self.root / STATE_FILE).exists():
             raise DevnetError(f"{self.root} already holds a devnet: run `parity-node devnet down --root {self.root}`")
         self.root.mkdir(parents=True, exist_ok=True)
-        self.anvil = AnvilProcess(extra_args=("--accounts", str(self.runners + 1)))
+        self.anvil = AnvilProcess(
+            port=self.anvil_port, state_path=self.anvil_state, extra_args=("--accounts", str(self.runners + 1))
+        )
         self.chain = chain = self.anvil.start()
         say(f"anvil up at {chain.url} (chain id {chain.chain_id}; in memory, gone when the devnet stops)")
         try:
@@ -130,7 +156,9 @@ class Devnet:
             home = self.root / f"node{index}"
             config = NodeConfig(
                 network=NetworkConfig(),
-                chain=ChainConfig(rpc_url=self.chain.url, deployment=self.state.deployment_file),
+                chain=ChainConfig(
+                    rpc_url=self.node_rpc_urls.get(index, self.chain.url), deployment=self.state.deployment_file
+                ),
                 api=ApiConfig(port=0),  # several nodes on one machine: each takes a free port (see api.json)
             )
             os.environ[f"PARITY_DEVNET_KEY_{index}"] = self.chain.private_keys[index]
@@ -145,6 +173,7 @@ class Devnet:
             self._wait_for_api(home, process, log)
             if not bootstrap:
                 bootstrap = trio.run(self._listen_addrs, home)
+            self._by_index[index] = process
             self.state.nodes.append(DevnetNode(index, address, peer_id, home, log, process.pid))
         report(f"{len(homes)} parity-node processes up, bootstrapping from {bootstrap[0] if bootstrap else '-'}")
 
@@ -157,11 +186,12 @@ class Devnet:
 
     def _spawn(self, home: Path, bootstrap: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
         log = home / "node.log"
+        (home / "api.json").unlink(missing_ok=True)  # a node killed with -9 leaves its old one behind
         args = [*_node_binary(), "start", "--data-dir", str(home), "--log-level", self.log_level]
         for addr in bootstrap:
             args += ["--bootstrap", addr]
         env = {**os.environ, "PARITY_KEYSTORE_PASSWORD": PASSWORD}
-        with log.open("wb") as out:
+        with log.open("ab") as out:  # appended: a restarted node's log follows its previous run
             process = subprocess.Popen(
                 args, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
@@ -185,6 +215,54 @@ class Devnet:
         finally:
             await client.aclose()
         return [a if "/p2p/" in a else f"{a}/p2p/{status.peer_id}" for a in status.listen_addrs][:1]
+
+    # ---- faults: crash, restart (the fault drills in tests/faults/ use these) -------------------------------------
+    def node(self, index: int) -> DevnetNode:
+        if self.state is None:
+            raise DevnetError("the devnet is not up")
+        for node in self.state.nodes:
+            if node.index == index:
+                return node
+        raise DevnetError(f"no runner {index}: runners are numbered 1..{self.runners}")
+
+    def kill_node(self, index: int) -> None:
+        """`kill -9` the runner's process group (no clean shutdown: what a crash or a power cut leaves)."""
+        node = self.node(index)
+        _signal_group(node.pid, signal.SIGKILL)
+        process = self._by_index.get(index)
+        if process is not None:
+            process.wait(timeout=STOP_TIMEOUT_S)
+
+    def restart_node(self, index: int) -> DevnetNode:
+        """Start runner `index` again on its own data directory (same key, same peer id), bootstrapping from the
+        other runners that answer; returns it with its new pid once its control API is up."""
+        assert self.state is not None
+        node = self.node(index)
+        if _alive(node.pid):
+            raise DevnetError(f"runner {index} (pid {node.pid}) is still running: kill_node({index}) first")
+        bootstrap: list[str] = []
+        for other in self.state.nodes:
+            if other.index != index and _alive(other.pid) and len(bootstrap) < RESTART_BOOTSTRAP_PEERS:
+                with contextlib.suppress(NodeError):  # dying, or not answering yet: ask the next one
+                    bootstrap += trio.run(self._listen_addrs, other.data_dir)
+        process, log = self._spawn(node.data_dir, bootstrap)
+        self._wait_for_api(node.data_dir, process, log)
+        self._by_index[index] = process
+        restarted = replace(node, pid=process.pid)
+        self.state.nodes[self.state.nodes.index(node)] = restarted
+        self.state.save()
+        return restarted
+
+    def restart_chain(self, pause_s: float = 0.0) -> None:
+        """Stop anvil (it writes its state on SIGTERM), wait `pause_s`, start it on the same port from that state."""
+        if self.anvil is None or self.anvil_state is None:
+            raise DevnetError("restart_chain needs a running devnet made with anvil_state=PATH (else it is lost)")
+        self.anvil.stop()
+        time.sleep(pause_s)
+        self.chain = self.anvil.start()
+        assert self.anvil._proc is not None and self.state is not None
+        self.state.anvil_pid = self.anvil._proc.pid
+        self.state.save()
 
     # ---- down ---------------------------------------------------------------------------------------------------
     def down(self) -> None:

@@ -11,7 +11,7 @@ import importlib.metadata
 import logging
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -272,7 +272,7 @@ async def _run_connected(
         # POST /v1/updates answers 503.
         if services is not None:
             runtime = NodeRuntime(layout, config, account, chain, content, fetcher, network, membership, events)
-            handles: ServiceHandles = await nursery.start(services.serve, runtime)
+            handles: ServiceHandles = await nursery.start(supervise_service, services, runtime, node.apply)
             node.apply(handles)
         # -------------------------------------------------------------------------------------------------------
 
@@ -285,6 +285,53 @@ async def _run_connected(
                     ", ".join(network.host.listen_addrs()))
         task_status.started(node)
         await trio.sleep_forever()
+
+
+SERVICE_RESTART_DELAY_S = 2.0
+
+
+async def supervise_service(
+    service: NodeService,
+    runtime: NodeRuntime,
+    apply: Callable[[ServiceHandles], None],
+    *,
+    restart_delay_s: float = SERVICE_RESTART_DELAY_S,
+    task_status: TaskStatus[ServiceHandles] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run `service`; if it fails after it started, log why, publish `node.service_failed` and start it again.
+
+    The session service's state worth keeping lives on-chain and in the content store, and a fresh one resumes at
+    the chain's round, so a failure (a bug, or a fault nobody caught) costs a round, not the node: the control
+    API, the content the node serves to peers and its libp2p identity stay up. A failure while starting is not
+    retried: it reaches `run_node` and says what is wrong.
+    """
+    started = False
+    failures = 0
+    while True:
+        try:
+            async with trio.open_nursery() as inner:
+                handles: ServiceHandles = await inner.start(service.serve, runtime)
+                if started:
+                    apply(handles)
+                else:
+                    started = True
+                    task_status.started(handles)
+        except Exception as exc:  # every failure of a started service is logged, published, and restarted
+            if not started:
+                raise
+            failures += 1
+            logger.error("the session service failed (restart %d in %g s)", failures, restart_delay_s, exc_info=exc)
+            runtime.events.publish("node.service_failed", {"reason": _leaf_reasons(exc), "failures": failures})
+        else:
+            return  # the service chose to stop
+        await trio.sleep(restart_delay_s)
+
+
+def _leaf_reasons(exc: BaseException) -> str:
+    """`Type: message` of the innermost exceptions (a trio nursery wraps even a single failure in a group)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_leaf_reasons(inner) for inner in exc.exceptions)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def network_config(config: NodeConfig, layout: DataDir, chain: ChainClient) -> NetworkConfig:

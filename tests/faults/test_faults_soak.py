@@ -1,0 +1,88 @@
+"""Soak drill: a 50-round Iris session on 8 real `parity-node start` processes completes, and each node's memory is
+flat from round 10 on.
+
+Each node's resident memory (VmRSS) is sampled as every round opens on-chain. The first rounds legitimately grow
+(torch's allocator and thread pools warm up, libp2p fills its peer tables, the first models and updates land in
+the content store's caches), so the reference is round 10. The bound, per node:
+
+    max RSS over rounds 40..50  <=  RSS at round 10 x 1.05 + 16 MiB
+
+A node here is ~330-400 MiB (torch ~210 MiB of it), so the allowance is ~33-36 MiB over 30-40 rounds. Anything
+kept per round that is not small (an Iris update or model is ~1 KiB of tensors, but each round's torch graph,
+optimiser, decoded state dicts and safetensors buffers are ~1 MiB with their Python objects) or any per-round task
+or connection left behind grows ~1 MiB a round or more and breaks it; allocator noise (a few MiB) does not. The
+figures are printed for docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import trio
+from fixtures.chain_ledger import check_sender, check_session_books, read_transactions
+from fixtures.devnet_drills import create_and_start, creator_client, rss_mib, wait_until
+
+from parity_p2p.chain import SessionStatus
+from parity_p2p.devnet.network import Devnet
+
+RUNNERS = 8
+ROUNDS = 50
+REFERENCE_ROUND = 10
+LATE_ROUNDS = range(40, ROUNDS + 1)
+GROWTH_FACTOR = 1.05
+GROWTH_ALLOWANCE_MIB = 16.0
+
+
+async def test_fifty_rounds_on_eight_nodes_with_flat_memory(tmp_path: Path) -> None:
+    net = Devnet(tmp_path / "net", RUNNERS)
+    samples: dict[int, list[float]] = {}  # round -> RSS MiB per node (runner order)
+    try:
+        began = time.monotonic()
+        state = await trio.to_thread.run_sync(net.up, lambda _line: None)
+        up_s = time.monotonic() - began
+        async with await creator_client(state) as owner:
+            session = await create_and_start(
+                owner, net.node(1), runners=RUNNERS, rounds=ROUNDS, min_participants=RUNNERS - 2, round_timeout=30
+            )
+            sid = session.session_id
+            started = time.monotonic()
+            last = 0
+            with trio.fail_after(ROUNDS * 30):
+                while True:
+                    view = await owner.sessions.get_session(sid)
+                    if view.status is not SessionStatus.ACTIVE:
+                        break
+                    if view.current_round != last:
+                        last = view.current_round
+                        samples[last] = [rss_mib(n.pid) for n in state.nodes]
+                    await trio.sleep(0.1)
+            samples[ROUNDS + 1] = [rss_mib(n.pid) for n in state.nodes]  # after the last round
+            session_s = time.monotonic() - started
+            assert view.status is SessionStatus.COMPLETED, f"the session ended {view.status.name}"
+
+            async def all_claimed() -> bool:
+                return all([await owner.sessions.owed(n.address) == 0 for n in state.nodes])
+
+            await wait_until(all_claimed, 60, "every runner to claim its reward")
+            txs = await read_transactions(owner)
+            assert owner.address is not None
+            books = await check_session_books(owner, txs, sid, owner.address, {})
+            for node in state.nodes:
+                check_sender(txs, node.address)
+    finally:
+        await trio.to_thread.run_sync(net.down)
+
+    print(f"\nsoak: devnet up {up_s:.0f} s, {ROUNDS} rounds in {session_s:.0f} s ({session_s / ROUNDS:.2f} s/round)")
+    print("RSS MiB per node as each round opened (round 51 = after the last):")
+    for number in sorted(samples):
+        print(f"  round {number:2d}: " + " ".join(f"{v:6.1f}" for v in samples[number]))
+    print(f"points per runner: {sorted(books.points.values())}")
+    missing = [r for r in (REFERENCE_ROUND, *LATE_ROUNDS) if r not in samples]
+    assert not missing, f"rounds {missing} opened and closed between two polls: no sample"
+    for node_index in range(RUNNERS):
+        reference = samples[REFERENCE_ROUND][node_index]
+        late = max(samples[r][node_index] for r in LATE_ROUNDS)
+        bound = reference * GROWTH_FACTOR + GROWTH_ALLOWANCE_MIB
+        print(f"node{node_index + 1}: round 10 {reference:.1f} MiB, max rounds 40-50 {late:.1f} MiB, bound {bound:.1f}")
+        assert late <= bound, f"node{node_index + 1} grew from {reference:.1f} to {late:.1f} MiB after round 10"
