@@ -182,9 +182,14 @@ def markdown(results: list[TransferResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(quick: bool = False) -> list[TransferResult]:
-    sizes = (1, 10) if quick else (1, 10, 100)
-    results = measure(sizes, 2 if quick else 3)
+def run(
+    quick: bool = False, sizes: tuple[int, ...] | None = None, repetitions: int | None = None
+) -> list[TransferResult]:
+    if sizes is None:
+        sizes = (1, 10) if quick else (1, 10, 100)
+    if repetitions is None:
+        repetitions = 2 if quick else 5
+    results = measure(sizes, repetitions)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "transfer.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     return results
@@ -193,6 +198,8 @@ def run(quick: bool = False) -> list[TransferResult]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 and 10 MB only, two repetitions")
+    parser.add_argument("--sizes", type=int, nargs="+", help="sizes in MB (default 1 10 100)")
+    parser.add_argument("--repetitions", type=int, help="per size (default 5; the median is reported)")
     parser.add_argument("--receiver", choices=("libp2p", "tcp"), help=argparse.SUPPRESS)
     parser.add_argument("--key-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -201,7 +208,8 @@ def main() -> None:
     elif args.receiver == "tcp":
         trio.run(_tcp_receiver)
     else:
-        print(markdown(run(args.quick)))
+        sizes = tuple(args.sizes) if args.sizes else None
+        print(markdown(run(args.quick, sizes, args.repetitions)))
 
 
 if __name__ == "__main__":

@@ -102,6 +102,14 @@ class StreamOpenError(StreamProtocolError):
         self.reason = reason
 
 
+class NoiseTransportError(StreamProtocolError):
+    """A Noise transport message is malformed or fails authentication; its connection is unusable."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"noise transport: {reason}")
+        self.reason = reason
+
+
 class YamuxProtocolError(StreamProtocolError):
     """A peer broke the Yamux protocol (e.g. sent past its flow-control credit); its connection is closed."""
 

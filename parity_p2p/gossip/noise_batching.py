@@ -1,31 +1,45 @@
-"""Noise (/noise) with batched socket I/O: the same handshake and wire format, fewer syscalls and awaits.
+"""Noise (/noise) with batched socket I/O: the same handshake and wire format, fewer syscalls, awaits and copies.
 
 py-libp2p's Noise session reads each transport message with three or more small socket reads (2-byte length,
-then the body in pieces) and sends each 65,519-byte plaintext piece with its own socket write. Per-message Python
-overhead, not ChaCha20-Poly1305 (~3 GB/s here), is what limited the update stream (docs/performance.md). This
-wrapper keeps py-libp2p's XX handshake untouched, then swaps the session's message reader/writer for one that:
+then the body in pieces), sends each 65,519-byte plaintext piece with its own socket write, and copies every
+piece on the way in and out. Per-message Python overhead, not ChaCha20-Poly1305 (~3 GB/s here), is what limited
+the update stream (docs/performance.md). This wrapper keeps py-libp2p's XX handshake untouched, then swaps the
+session's message reader/writer for one that:
 
-- reads the socket in large chunks and cuts Noise messages out of its own buffer;
-- encrypts every message of one `write` and hands the socket a single buffer.
+- reads the socket in large chunks and decrypts every complete message in them into one buffer (one `read_msg`
+  returns the plaintext of several Noise messages: the muxer above reads a byte stream, not messages);
+- encrypts every message of one `write` straight into one output buffer (`encrypt_into`, no slicing copies) and
+  hands the socket that single buffer.
 
-On the wire nothing changes (2-byte length + ciphertext, the same nonces in the same order): peers running the
-stock py-libp2p, go-libp2p or js-libp2p Noise read it as usual.
+On the wire nothing changes (2-byte length + ciphertext; ChaCha20-Poly1305, nonce = 4 zero bytes + the 64-bit
+little-endian counter, empty associated data: the Noise spec's ChaChaPoly, continuing the handshake's counters).
+Peers running the stock py-libp2p, go-libp2p or js-libp2p Noise read it as usual.
 """
 
 from __future__ import annotations
 
+import struct
+
 import trio
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from libp2p.abc import IRawConnection, ISecureConn, ISecureTransport
 from libp2p.io.abc import EncryptedMsgReadWriter, ReadWriteCloser
 from libp2p.peer.id import ID
 from libp2p.security.noise.io import MAX_PLAINTEXT_LENGTH, NoiseTransportReadWriter
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.security.secure_session import SecureSession
+from noise.backends.default.ciphers import ChaCha20Cipher
 from noise.connection import NoiseConnection
+from noise.state import CipherState
 
-_LENGTH_BYTES = 2
-SOCKET_READ_BYTES = 256 * 1024
-"""One socket read takes up to ~4 full Noise messages; smaller reads cost an await each, larger ones only memory."""
+from .errors import NoiseTransportError
+
+_LENGTH = struct.Struct(">H")
+_TAG_BYTES = 16
+_MAX_NONCE = 2**64 - 1  # reserved by the Noise spec (rekey); a connection never gets near it
+SOCKET_READ_BYTES = 1024 * 1024
+"""One socket read takes up to ~16 full Noise messages: fewer awaits per byte; the buffer is bounded by this."""
 
 
 class BatchedNoiseTransport(ISecureTransport):
@@ -43,62 +57,147 @@ class BatchedNoiseTransport(ISecureTransport):
 
 def _rewire(session: ISecureConn) -> ISecureConn:
     # The handshake read exactly its own messages (read_exactly), so nothing of the transport phase is buffered
-    # in the old reader: handing the raw connection to a new reader loses no byte.
+    # in the old reader: handing the raw connection to a new reader loses no byte. Only the ChaChaPoly suite
+    # (the one libp2p specifies) is taken over; anything else keeps py-libp2p's reader.
     if isinstance(session, SecureSession) and isinstance(session.conn, NoiseTransportReadWriter):
-        session.conn = BatchedNoiseReadWriter(session.conn.read_writer.read_write_closer, session.conn.noise_state)
+        protocol = session.conn.noise_state.noise_protocol
+        ciphers = (protocol.cipher_state_encrypt, protocol.cipher_state_decrypt)
+        if all(isinstance(state, CipherState) and isinstance(state.cipher, ChaCha20Cipher) for state in ciphers):
+            session.conn = BatchedNoiseReadWriter(
+                session.conn.read_writer.read_write_closer,
+                session.conn.noise_state,
+                _Direction(*_key_and_nonce(ciphers[0])),
+                _Direction(*_key_and_nonce(ciphers[1])),
+            )
     return session
 
 
-class BatchedNoiseReadWriter(EncryptedMsgReadWriter):
-    """Noise transport messages over a raw connection, with one socket write per `write_msg` and large reads.
+def _key_and_nonce(state: CipherState) -> tuple[bytes, int]:
+    return bytes(state.k), int(state.n)
 
-    `read_msg` returns one decrypted message (<= 65,519 bytes) at a time, b"" at end of stream.
+
+class _Direction:
+    """ChaCha20-Poly1305 with the Noise nonce counter of one direction."""
+
+    def __init__(self, key: bytes, nonce: int) -> None:
+        self.aead = ChaCha20Poly1305(key)
+        self.nonce = nonce
+
+    def next_nonce(self) -> bytes:
+        if self.nonce >= _MAX_NONCE:
+            raise NoiseTransportError("nonce space exhausted")
+        nonce = b"\x00\x00\x00\x00" + self.nonce.to_bytes(8, "little")
+        self.nonce += 1
+        return nonce
+
+
+class BatchedNoiseReadWriter(EncryptedMsgReadWriter):
+    """Noise transport messages over a raw connection: one socket write per `write_msg`, large reads.
+
+    `read_msg` returns the plaintext of every complete message received so far (at least one), b"" at end of
+    stream; a message that fails authentication raises NoiseTransportError (the connection is then useless).
     """
 
-    def __init__(self, conn: ReadWriteCloser, noise_state: NoiseConnection) -> None:
+    def __init__(
+        self, conn: ReadWriteCloser, noise_state: NoiseConnection, sending: _Direction, receiving: _Direction
+    ) -> None:
         super().__init__(conn)
         self._raw = conn
         self.noise_state = noise_state
+        self._sending = sending
+        self._receiving = receiving
         self._pending = b""
-        self._offset = 0
         # Nonces are assigned at encryption: encrypt-and-send must not interleave between two writers, or the
         # peer would see nonce n+1 before n and fail to decrypt.
         self._write_lock = trio.Lock()
 
     def encrypt(self, data: bytes) -> bytes:
-        return bytes(self.noise_state.encrypt(data))
+        return self._sending.aead.encrypt(self._sending.next_nonce(), data, None)
 
     def decrypt(self, data: bytes) -> bytes:
-        return bytes(self.noise_state.decrypt(data))
+        try:
+            return self._receiving.aead.decrypt(self._receiving.next_nonce(), data, None)
+        except InvalidTag:
+            raise NoiseTransportError("message failed authentication") from None
 
     async def write_msg(self, msg: bytes) -> None:
         if not msg:
             return
-        parts: list[bytes] = []
-        view = memoryview(msg)
+        count = -(-len(msg) // MAX_PLAINTEXT_LENGTH)
+        out = bytearray(len(msg) + count * (_LENGTH.size + _TAG_BYTES))
+        source, target = memoryview(msg), memoryview(out)
+        aead = self._sending.aead
         async with self._write_lock:
+            position = 0
             for start in range(0, len(msg), MAX_PLAINTEXT_LENGTH):
-                piece = msg if len(msg) <= MAX_PLAINTEXT_LENGTH else bytes(view[start : start + MAX_PLAINTEXT_LENGTH])
-                ciphertext = self.encrypt(piece)
-                parts.append(len(ciphertext).to_bytes(_LENGTH_BYTES, "big"))
-                parts.append(ciphertext)
-            await self._raw.write(b"".join(parts))
+                piece = source[start : start + MAX_PLAINTEXT_LENGTH]
+                sealed = len(piece) + _TAG_BYTES
+                _LENGTH.pack_into(out, position, sealed)
+                position += _LENGTH.size
+                aead.encrypt_into(self._sending.next_nonce(), piece, None, target[position : position + sealed])
+                position += sealed
+            await self._raw.write(out)  # type: ignore[arg-type]  # any bytes-like object goes to the socket
 
     async def read_msg(self) -> bytes:
         while True:
-            available = len(self._pending) - self._offset
-            if available >= _LENGTH_BYTES:
-                start = self._offset + _LENGTH_BYTES
-                length = int.from_bytes(self._pending[self._offset : start], "big")
-                if available >= _LENGTH_BYTES + length:
-                    self._offset = start + length
-                    return self.decrypt(self._pending[start : self._offset])
             chunk = await self._raw.read(SOCKET_READ_BYTES)
             if not chunk:
                 return b""  # SecureSession turns this into ConnectionClosedError
-            # Keep only the unparsed tail (less than one message) and append: one small copy per socket read.
-            self._pending = self._pending[self._offset :] + chunk
-            self._offset = 0
+            plaintext = self._open(self._segments(chunk))
+            if plaintext:
+                return plaintext
+
+    def _segments(self, chunk: bytes) -> list[memoryview]:
+        """Buffers that each begin at a message boundary. The tail left from the last read (less than one
+        message) is completed with the first bytes of the new chunk: a copy of at most one message, not of the
+        whole chunk."""
+        received = memoryview(chunk)
+        tail, self._pending = self._pending, b""
+        if not tail:
+            return [received]
+        if len(tail) >= _LENGTH.size:
+            missing = _LENGTH.size + _LENGTH.unpack_from(tail)[0] - len(tail)
+            if missing <= len(received):
+                return [memoryview(b"".join((tail, received[:missing]))), received[missing:]]
+        return [memoryview(b"".join((tail, received)))]
+
+    def _open(self, segments: list[memoryview]) -> bytes:
+        """Decrypt every complete message of the segments into one buffer; keep the incomplete rest."""
+        messages: list[tuple[memoryview, int]] = []
+        plaintext_size = 0
+        for segment in segments:
+            offset = 0
+            while len(segment) - offset >= _LENGTH.size:
+                (sealed,) = _LENGTH.unpack_from(segment, offset)
+                if sealed < _TAG_BYTES:
+                    raise NoiseTransportError(f"message of {sealed} bytes is shorter than its tag")
+                if len(segment) - offset - _LENGTH.size < sealed:
+                    break
+                offset += _LENGTH.size
+                messages.append((segment, offset))
+                offset += sealed
+                plaintext_size += sealed - _TAG_BYTES
+            if offset < len(segment):
+                self._pending = segment[offset:].tobytes()  # only the last segment can end mid-message
+        plaintext = bytearray(plaintext_size)
+        target = memoryview(plaintext)
+        aead = self._receiving.aead
+        position = 0
+        for segment, start in messages:
+            sealed = _LENGTH.unpack_from(segment, start - _LENGTH.size)[0]
+            size = sealed - _TAG_BYTES
+            try:
+                aead.decrypt_into(
+                    self._receiving.next_nonce(),
+                    segment[start : start + sealed],
+                    None,
+                    target[position : position + size],
+                )
+            except InvalidTag:
+                raise NoiseTransportError("message failed authentication") from None
+            position += size
+        # A bytearray the reader above only slices (memoryviews), never mutates; converting would copy it.
+        return plaintext  # type: ignore[return-value]
 
     async def close(self) -> None:
         await self._raw.close()

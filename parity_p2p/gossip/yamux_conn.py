@@ -30,7 +30,7 @@ from libp2p.peer.id import ID
 from libp2p.stream_muxer.exceptions import MuxedConnUnavailable, MuxedStreamReset
 from noise.exceptions import NoiseInvalidMessage, NoiseMaxNonceError
 
-from .errors import YamuxProtocolError
+from .errors import NoiseTransportError, YamuxProtocolError
 from .yamux_frames import (
     HEADER_SIZE,
     VERSION,
@@ -40,6 +40,7 @@ from .yamux_frames import (
     GoAwayCode,
     MuxerSettings,
     header,
+    parse_header,
 )
 from .yamux_stream import TunedYamuxStream
 
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 _CLOSE_TIMEOUT_S = 2.0
 _CONNECTION_ERRORS = (
+    NoiseTransportError,
     BaseLibp2pError,
     OSError,
     trio.BrokenResourceError,
@@ -218,7 +220,7 @@ class TunedYamux(IMuxedConn):
         reader = _FrameReader(self.secured_conn)
         try:
             while True:
-                head = FrameHeader.parse(await reader.read_exactly(HEADER_SIZE))
+                head = parse_header(await reader.read_exactly(HEADER_SIZE))
                 if head.version != VERSION:
                     raise YamuxProtocolError(f"unknown Yamux version {head.version}")
                 if head.type == FrameType.DATA:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from enum import IntEnum, IntFlag
+from enum import IntEnum
+from typing import Final, NamedTuple
 
 from libp2p.security.noise.io import MAX_PLAINTEXT_LENGTH
 
@@ -32,12 +33,14 @@ class FrameType(IntEnum):
     GO_AWAY = 3
 
 
-class Flag(IntFlag):
-    NONE = 0
-    SYN = 1
-    ACK = 2
-    FIN = 4
-    RST = 8
+class Flag:
+    """Plain ints, not an IntFlag: `flags & Flag.FIN` runs per frame, and enum arithmetic is Python-level."""
+
+    NONE: Final = 0
+    SYN: Final = 1
+    ACK: Final = 2
+    FIN: Final = 4
+    RST: Final = 8
 
 
 class GoAwayCode(IntEnum):
@@ -46,20 +49,21 @@ class GoAwayCode(IntEnum):
     INTERNAL_ERROR = 2
 
 
-@dataclass(frozen=True)
-class FrameHeader:
+class FrameHeader(NamedTuple):
+    """A tuple rather than a frozen dataclass: one is built per frame, and frozen __init__ is slow."""
+
     version: int
     type: int
     flags: int
     stream_id: int
     length: int
 
-    @classmethod
-    def parse(cls, raw: bytes | memoryview) -> FrameHeader:
-        return cls(*HEADER.unpack(raw))
+
+def parse_header(raw: bytes | memoryview) -> FrameHeader:
+    return FrameHeader._make(HEADER.unpack(raw))
 
 
-def header(frame_type: FrameType, flags: Flag, stream_id: int, length: int) -> bytes:
+def header(frame_type: FrameType, flags: int, stream_id: int, length: int) -> bytes:
     return HEADER.pack(VERSION, frame_type, flags, stream_id, length)
 
 

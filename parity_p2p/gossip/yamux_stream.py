@@ -39,6 +39,16 @@ class TunedYamuxStream(IMuxedStream):
         self.remote_closed = False
         self.is_reset = False
 
+    @property
+    def buffered_bytes(self) -> int:
+        """Received and not yet read: never more than the receive window we granted."""
+        return self._recv_buffered
+
+    @property
+    def send_credit(self) -> int:
+        """What we may still send before the peer's next WINDOW_UPDATE."""
+        return self._send_window
+
     # ---- called by the connection's reader (never blocks) --------------------------------------------------------
     def grant_initial_window(self) -> int:
         """Our whole receive window at once: the delta to put in the SYN or ACK frame."""
@@ -68,8 +78,11 @@ class TunedYamuxStream(IMuxedStream):
 
     def on_reset(self) -> None:
         self.is_reset = True
-        self._recv_chunks.clear()
-        self._recv_buffered = 0
+        if not self.remote_closed:
+            # Unfinished data is void. Data completed by a FIN stays readable: our handlers answer, half-close
+            # and then reset (FramedStream.aclose), and py-libp2p's Yamux also delivers such an answer.
+            self._recv_chunks.clear()
+            self._recv_buffered = 0
         self._readable.set()
         self._credit_arrived.set()
 
@@ -86,8 +99,6 @@ class TunedYamuxStream(IMuxedStream):
                 raise MuxedStreamEOF(f"stream {self.stream_id} closed by the peer")
             self._readable = trio.Event()
             await self._readable.wait()
-        if self.is_reset:
-            raise MuxedStreamReset(f"stream {self.stream_id} was reset")
         take = self._recv_buffered if n is None or n < 0 else min(n, self._recv_buffered)
         parts: list[memoryview] = []
         remaining = take
