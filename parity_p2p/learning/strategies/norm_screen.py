@@ -28,8 +28,8 @@ from parity_p2p.learning.strategies.robust import MultiKrum
 from parity_p2p.learning.trainer import TrainConfig
 
 DEFAULT_NORM_FACTOR = 5.0
-"""Honest deltas of one round were measured within 2.4x of their median (bench/robustness.py, IID and non-IID): 5x leaves room
-and still refuses a 10x-scaled update."""
+"""Honest deltas of one round were measured within 2.4x of their median (bench/robustness.py, IID and non-IID):
+5x leaves room and still refuses a 10x-scaled update."""
 MIN_UPDATES = 3
 
 
