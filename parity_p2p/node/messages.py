@@ -50,7 +50,23 @@ ATTESTATION_KIND = KindSpec(
     Scope.SESSION,
     {"leader": FieldType.STR, "model_cid": FieldType.STR, "updates_root": FieldType.STR, "signature": FieldType.STR},
 )
-SESSION_KINDS = (UPDATE_KIND, PROPOSAL_KIND, ATTESTATION_KIND)
+# Secure aggregation (docs/secagg.md): payloads are parity_p2p.secagg.messages wire forms; the masked vector itself
+# rides the update stream protocol and is announced with UPDATE_KIND like a plain update.
+SECAGG_KEYS_KIND = KindSpec(
+    "secagg_keys", 1, Scope.SESSION, {"channel": FieldType.STR, "mask": FieldType.STR, "seed": FieldType.STR}
+)
+SECAGG_SHARES_KIND = KindSpec("secagg_shares", 1, Scope.SESSION, {"shares": FieldType.LIST})
+SECAGG_SURVIVORS_KIND = KindSpec(
+    "secagg_survivors", 1, Scope.SESSION, {"survivors": FieldType.STR_LIST, "dropped": FieldType.STR_LIST}
+)
+SECAGG_REVEAL_KIND = KindSpec(
+    "secagg_reveal",
+    1,
+    Scope.SESSION,
+    {"survivors": FieldType.STR_LIST, "dropped": FieldType.STR_LIST, "shares": FieldType.LIST},
+)
+SECAGG_KINDS = (SECAGG_KEYS_KIND, SECAGG_SHARES_KIND, SECAGG_SURVIVORS_KIND, SECAGG_REVEAL_KIND)
+SESSION_KINDS = (UPDATE_KIND, PROPOSAL_KIND, ATTESTATION_KIND, *SECAGG_KINDS)
 
 
 class MessageError(ValueError):
