@@ -3,9 +3,10 @@
 Each measurement starts a fresh receiver process (a real P2PHost with the update handler, or a trio TCP server)
 and times, in this process, one transfer of the same random bytes until the receiver confirmed it has them all:
 push_update returns on ACCEPTED; the TCP sender waits for a one-byte ack. The median of a few repetitions is
-reported, with the ratio libp2p / TCP computed in the same run (the machine is shared and noisy).
+reported, with the ratio libp2p / TCP computed in the same run (the machine is shared and noisy). py-libp2p's
+stock Noise + Yamux is measured in the same interleaved run as the "before" figure (--no-stock skips it).
 
-    .venv/bin/python bench/transfer.py [--quick]
+    .venv/bin/python bench/transfer.py [--quick] [--sizes 10 100] [--repetitions 5] [--no-stock]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import trio
 
 from parity_p2p.gossip.host import HostConfig, P2PHost, serve
+from parity_p2p.gossip.transport_stack import TransportSettings
 from parity_p2p.gossip.update_protocol import UpdateLimits, UpdateOffer, Verdict, push_update, register_update_handler
 
 MB = 1_000_000
@@ -38,10 +40,15 @@ class TransferResult:
     size_mb: int
     repetitions: int
     libp2p_mb_s: float
+    """The node's stack: our batched Noise + tuned Yamux (parity_p2p/gossip/transport_stack.py)."""
     tcp_mb_s: float
     ratio: float
     libp2p_seconds: list[float]
     tcp_seconds: list[float]
+    stock_mb_s: float | None = None
+    """py-libp2p's stock Noise + Yamux on both ends, same run (the "before" of issue 7.1); None if not measured."""
+    stock_ratio: float | None = None
+    stock_seconds: list[float] | None = None
 
 
 class _AcceptAll:
@@ -55,9 +62,13 @@ class _AcceptAll:
 
 
 # ---- receivers (child processes) ----------------------------------------------------------------------------------
-async def _libp2p_receiver(key_dir: str) -> None:
+def _host_config(key_path: Path, stack: str) -> HostConfig:
+    return HostConfig(key_path=key_path, transport=TransportSettings(tuned=stack == "tuned"))
+
+
+async def _libp2p_receiver(key_dir: str, stack: str) -> None:
     async with trio.open_nursery() as nursery:
-        host: P2PHost = await nursery.start(serve, HostConfig(key_path=Path(key_dir) / "receiver"))
+        host: P2PHost = await nursery.start(serve, _host_config(Path(key_dir) / "receiver", stack))
         register_update_handler(host, _AcceptAll(), UpdateLimits(max_update_bytes=2**31))
         print(host.listen_addrs()[0], flush=True)
         await trio.to_thread.run_sync(sys.stdin.read)  # the parent closes our stdin when it is done
@@ -91,9 +102,9 @@ async def _tcp_receiver() -> None:
 class _Receiver:
     """A receiver child process; its first stdout line is where to reach it."""
 
-    def __init__(self, kind: str, key_dir: str) -> None:
+    def __init__(self, kind: str, key_dir: str, stack: str = "tuned") -> None:
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--receiver", kind, "--key-dir", key_dir],
+            [sys.executable, __file__, "--receiver", kind, "--key-dir", key_dir, "--stack", stack],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -113,9 +124,9 @@ class _Receiver:
             self.process.wait()
 
 
-async def _time_libp2p(address: str, data: bytes, key_dir: str) -> float:
+async def _time_libp2p(address: str, data: bytes, key_dir: str, stack: str) -> float:
     async with trio.open_nursery() as nursery:
-        host: P2PHost = await nursery.start(serve, HostConfig(key_path=Path(key_dir) / "sender"))
+        host: P2PHost = await nursery.start(serve, _host_config(Path(key_dir) / "sender", stack))
         peer_id = await host.connect(address)
         await push_update(host, peer_id, session_id=1, round=1, cid=CID, data=b"warm-up")  # stream setup, once
         started = time.perf_counter()
@@ -138,32 +149,51 @@ async def _time_tcp(port: int, data: bytes) -> float:
     return elapsed
 
 
-def measure(sizes_mb: tuple[int, ...], repetitions: int) -> list[TransferResult]:
+def _timed_libp2p(key_dir: str, data: bytes, stack: str) -> float:
+    receiver = _Receiver("libp2p", key_dir, stack)
+    try:
+        return trio.run(_time_libp2p, receiver.address, data, key_dir, stack)
+    finally:
+        receiver.stop()
+
+
+def measure(sizes_mb: tuple[int, ...], repetitions: int, with_stock: bool = True) -> list[TransferResult]:
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-transfer-") as key_dir:
         for size_mb in sizes_mb:
             data = os.urandom(size_mb * MB)  # incompressible, like trained float32 weights
-            libp2p_s, tcp_s = [], []
+            libp2p_s: list[float] = []
+            tcp_s: list[float] = []
+            stock_s: list[float] = []
             for _ in range(repetitions):
-                # Interleaved, so a noisy neighbour hurts both sides of the ratio alike.
+                # Interleaved, so a noisy neighbour hurts every figure of the ratio alike.
                 receiver = _Receiver("tcp", key_dir)
                 try:
                     tcp_s.append(trio.run(_time_tcp, int(receiver.address), data))
                 finally:
                     receiver.stop()
-                receiver = _Receiver("libp2p", key_dir)
-                try:
-                    libp2p_s.append(trio.run(_time_libp2p, receiver.address, data, key_dir))
-                finally:
-                    receiver.stop()
+                libp2p_s.append(_timed_libp2p(key_dir, data, "tuned"))
+                if with_stock:
+                    stock_s.append(_timed_libp2p(key_dir, data, "stock"))
             libp2p_mb_s = size_mb / statistics.median(libp2p_s)
             tcp_mb_s = size_mb / statistics.median(tcp_s)
+            stock_mb_s = size_mb / statistics.median(stock_s) if stock_s else None
             result = TransferResult(
-                size_mb, repetitions, libp2p_mb_s, tcp_mb_s, libp2p_mb_s / tcp_mb_s, libp2p_s, tcp_s
+                size_mb,
+                repetitions,
+                libp2p_mb_s,
+                tcp_mb_s,
+                libp2p_mb_s / tcp_mb_s,
+                libp2p_s,
+                tcp_s,
+                stock_mb_s,
+                stock_mb_s / tcp_mb_s if stock_mb_s is not None else None,
+                stock_s or None,
             )
+            stock_text = f", stock py-libp2p {stock_mb_s:8.1f} MB/s ({result.stock_ratio:.3f})" if stock_s else ""
             print(
                 f"transfer {size_mb:4} MB: libp2p {libp2p_mb_s:8.1f} MB/s, tcp {tcp_mb_s:8.1f} MB/s, "
-                f"ratio {result.ratio:.3f} (median of {repetitions})",
+                f"ratio {result.ratio:.3f}{stock_text} (median of {repetitions})",
                 flush=True,
             )
             results.append(result)
@@ -174,22 +204,26 @@ def markdown(results: list[TransferResult]) -> str:
     lines = [
         "## Update transfer (127.0.0.1, two processes, median)",
         "",
-        "| size | /parity/update/1.0.0 MB/s | plain TCP MB/s | ratio |",
-        "|---|---|---|---|",
+        "| size | /parity/update/1.0.0 MB/s | plain TCP MB/s | ratio | stock py-libp2p MB/s | stock ratio |",
+        "|---|---|---|---|---|---|",
     ]
     for r in results:
-        lines.append(f"| {r.size_mb} MB | {r.libp2p_mb_s:.1f} | {r.tcp_mb_s:.1f} | {r.ratio:.3f} |")
+        stock = f"{r.stock_mb_s:.1f} | {r.stock_ratio:.3f}" if r.stock_mb_s and r.stock_ratio else "- | -"
+        lines.append(f"| {r.size_mb} MB | {r.libp2p_mb_s:.1f} | {r.tcp_mb_s:.1f} | {r.ratio:.3f} | {stock} |")
     return "\n".join(lines) + "\n"
 
 
 def run(
-    quick: bool = False, sizes: tuple[int, ...] | None = None, repetitions: int | None = None
+    quick: bool = False,
+    sizes: tuple[int, ...] | None = None,
+    repetitions: int | None = None,
+    with_stock: bool = True,
 ) -> list[TransferResult]:
     if sizes is None:
         sizes = (1, 10) if quick else (1, 10, 100)
     if repetitions is None:
         repetitions = 2 if quick else 5
-    results = measure(sizes, repetitions)
+    results = measure(sizes, repetitions, with_stock)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "transfer.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     return results
@@ -200,16 +234,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 and 10 MB only, two repetitions")
     parser.add_argument("--sizes", type=int, nargs="+", help="sizes in MB (default 1 10 100)")
     parser.add_argument("--repetitions", type=int, help="per size (default 5; the median is reported)")
+    parser.add_argument("--no-stock", action="store_true", help="skip py-libp2p's stock Noise + Yamux")
     parser.add_argument("--receiver", choices=("libp2p", "tcp"), help=argparse.SUPPRESS)
+    parser.add_argument("--stack", choices=("tuned", "stock"), default="tuned", help=argparse.SUPPRESS)
     parser.add_argument("--key-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receiver == "libp2p":
-        trio.run(_libp2p_receiver, args.key_dir)
+        trio.run(_libp2p_receiver, args.key_dir, args.stack)
     elif args.receiver == "tcp":
         trio.run(_tcp_receiver)
     else:
         sizes = tuple(args.sizes) if args.sizes else None
-        print(markdown(run(args.quick, sizes, args.repetitions)))
+        print(markdown(run(args.quick, sizes, args.repetitions, not args.no_stock)))
 
 
 if __name__ == "__main__":

@@ -66,8 +66,8 @@ def _rewire(session: ISecureConn) -> ISecureConn:
             session.conn = BatchedNoiseReadWriter(
                 session.conn.read_writer.read_write_closer,
                 session.conn.noise_state,
-                _Direction(*_key_and_nonce(ciphers[0])),
-                _Direction(*_key_and_nonce(ciphers[1])),
+                CipherDirection(*_key_and_nonce(ciphers[0])),
+                CipherDirection(*_key_and_nonce(ciphers[1])),
             )
     return session
 
@@ -76,7 +76,7 @@ def _key_and_nonce(state: CipherState) -> tuple[bytes, int]:
     return bytes(state.k), int(state.n)
 
 
-class _Direction:
+class CipherDirection:
     """ChaCha20-Poly1305 with the Noise nonce counter of one direction."""
 
     def __init__(self, key: bytes, nonce: int) -> None:
@@ -91,6 +91,13 @@ class _Direction:
         return nonce
 
 
+def _trio_socket_of(conn: ReadWriteCloser) -> trio.socket.SocketType | None:
+    """The TCP socket under py-libp2p's RawConnection -> TrioTCPStream -> trio.SocketStream, if that is what
+    `conn` is; reading it directly (we are its only reader after the handshake) allows recv_into."""
+    tcp_stream = getattr(getattr(conn, "stream", None), "stream", None)
+    return tcp_stream.socket if isinstance(tcp_stream, trio.SocketStream) else None
+
+
 class BatchedNoiseReadWriter(EncryptedMsgReadWriter):
     """Noise transport messages over a raw connection: one socket write per `write_msg`, large reads.
 
@@ -99,14 +106,17 @@ class BatchedNoiseReadWriter(EncryptedMsgReadWriter):
     """
 
     def __init__(
-        self, conn: ReadWriteCloser, noise_state: NoiseConnection, sending: _Direction, receiving: _Direction
+        self, conn: ReadWriteCloser, noise_state: NoiseConnection, sending: CipherDirection, receiving: CipherDirection
     ) -> None:
         super().__init__(conn)
         self._raw = conn
         self.noise_state = noise_state
         self._sending = sending
         self._receiving = receiving
-        self._pending = b""
+        # The inbox holds at most one incomplete message (< 64 KiB) plus one socket read.
+        self._inbox = bytearray(SOCKET_READ_BYTES + _LENGTH.size + 2**16)
+        self._kept = 0
+        self._socket = _trio_socket_of(conn)
         # Nonces are assigned at encryption: encrypt-and-send must not interleave between two writers, or the
         # peer would see nonce n+1 before n and fail to decrypt.
         self._write_lock = trio.Lock()
@@ -140,62 +150,62 @@ class BatchedNoiseReadWriter(EncryptedMsgReadWriter):
 
     async def read_msg(self) -> bytes:
         while True:
-            chunk = await self._raw.read(SOCKET_READ_BYTES)
-            if not chunk:
+            received = await self._fill_inbox()
+            if not received:
                 return b""  # SecureSession turns this into ConnectionClosedError
-            plaintext = self._open(self._segments(chunk))
+            plaintext = self._open()
             if plaintext:
                 return plaintext
 
-    def _segments(self, chunk: bytes) -> list[memoryview]:
-        """Buffers that each begin at a message boundary. The tail left from the last read (less than one
-        message) is completed with the first bytes of the new chunk: a copy of at most one message, not of the
-        whole chunk."""
-        received = memoryview(chunk)
-        tail, self._pending = self._pending, b""
-        if not tail:
-            return [received]
-        if len(tail) >= _LENGTH.size:
-            missing = _LENGTH.size + _LENGTH.unpack_from(tail)[0] - len(tail)
-            if missing <= len(received):
-                return [memoryview(b"".join((tail, received[:missing]))), received[missing:]]
-        return [memoryview(b"".join((tail, received)))]
+    async def _fill_inbox(self) -> int:
+        """Append socket bytes after the kept tail; the number of new bytes, 0 at end of stream."""
+        space = memoryview(self._inbox)[self._kept :]
+        if self._socket is not None:
+            # Into the same buffer every time: recv() would allocate (and page-fault) a fresh MiB per call,
+            # which cost more than the decryption.
+            received = await self._socket.recv_into(space)
+        else:
+            chunk = await self._raw.read(len(space))
+            received = len(chunk)
+            space[:received] = chunk
+        self._kept += received
+        return received
 
-    def _open(self, segments: list[memoryview]) -> bytes:
-        """Decrypt every complete message of the segments into one buffer; keep the incomplete rest."""
-        messages: list[tuple[memoryview, int]] = []
+    def _open(self) -> bytes:
+        """Decrypt every complete message in the inbox into one buffer; move the incomplete rest to its front."""
+        inbox = memoryview(self._inbox)[: self._kept]
+        messages: list[tuple[int, int]] = []
         plaintext_size = 0
-        for segment in segments:
-            offset = 0
-            while len(segment) - offset >= _LENGTH.size:
-                (sealed,) = _LENGTH.unpack_from(segment, offset)
-                if sealed < _TAG_BYTES:
-                    raise NoiseTransportError(f"message of {sealed} bytes is shorter than its tag")
-                if len(segment) - offset - _LENGTH.size < sealed:
-                    break
-                offset += _LENGTH.size
-                messages.append((segment, offset))
-                offset += sealed
-                plaintext_size += sealed - _TAG_BYTES
-            if offset < len(segment):
-                self._pending = segment[offset:].tobytes()  # only the last segment can end mid-message
+        offset = 0
+        while self._kept - offset >= _LENGTH.size:
+            (sealed,) = _LENGTH.unpack_from(inbox, offset)
+            if sealed < _TAG_BYTES:
+                raise NoiseTransportError(f"message of {sealed} bytes is shorter than its tag")
+            if self._kept - offset - _LENGTH.size < sealed:
+                break
+            messages.append((offset + _LENGTH.size, sealed))
+            offset += _LENGTH.size + sealed
+            plaintext_size += sealed - _TAG_BYTES
         plaintext = bytearray(plaintext_size)
         target = memoryview(plaintext)
         aead = self._receiving.aead
         position = 0
-        for segment, start in messages:
-            sealed = _LENGTH.unpack_from(segment, start - _LENGTH.size)[0]
+        for start, sealed in messages:
             size = sealed - _TAG_BYTES
             try:
                 aead.decrypt_into(
                     self._receiving.next_nonce(),
-                    segment[start : start + sealed],
+                    inbox[start : start + sealed],
                     None,
                     target[position : position + size],
                 )
             except InvalidTag:
                 raise NoiseTransportError("message failed authentication") from None
             position += size
+        if offset:
+            # The tail is less than one message: a small move, and the inbox always has room for a full read.
+            self._inbox[: self._kept - offset] = inbox[offset:]
+            self._kept -= offset
         # A bytearray the reader above only slices (memoryviews), never mutates; converting would copy it.
         return plaintext  # type: ignore[return-value]
 

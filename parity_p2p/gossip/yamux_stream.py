@@ -92,6 +92,12 @@ class TunedYamuxStream(IMuxedStream):
         MuxedStreamEOF after the peer's FIN once drained; MuxedStreamReset after a reset."""
         if n == 0:
             return b""
+        parts = await self.read_views(-1 if n is None else n)
+        return parts[0].tobytes() if len(parts) == 1 else b"".join(parts)
+
+    async def read_views(self, n: int = -1) -> list[memoryview]:
+        """Like read, but the buffered slices themselves, not a copy: FramedStream assembles a frame from them
+        with one copy (read() + the frame's join were two copies of every byte)."""
         while not self._recv_buffered:
             if self.is_reset:
                 raise MuxedStreamReset(f"stream {self.stream_id} was reset")
@@ -99,7 +105,7 @@ class TunedYamuxStream(IMuxedStream):
                 raise MuxedStreamEOF(f"stream {self.stream_id} closed by the peer")
             self._readable = trio.Event()
             await self._readable.wait()
-        take = self._recv_buffered if n is None or n < 0 else min(n, self._recv_buffered)
+        take = self._recv_buffered if n < 0 else min(n, self._recv_buffered)
         parts: list[memoryview] = []
         remaining = take
         while remaining:
@@ -113,7 +119,7 @@ class TunedYamuxStream(IMuxedStream):
                 remaining = 0
         self._recv_buffered -= take
         self._release_credit()
-        return parts[0].tobytes() if len(parts) == 1 else b"".join(parts)
+        return parts
 
     def _release_credit(self) -> None:
         if self.remote_closed or self.is_reset:

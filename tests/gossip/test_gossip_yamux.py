@@ -93,6 +93,7 @@ async def test_echo_both_ways_over_one_stream(tmp_path: Path, peer: TransportSet
     async def echo(stream: FramedStream) -> None:
         data = await stream.read_frame(8_000_000)
         await stream.write_frame(data[::-1])
+        await stream.close_write()  # FIN before the handler's reset: the answer is complete, not aborted
 
     data = os.urandom(5_000_000)
     with trio.fail_after(60):
@@ -253,3 +254,23 @@ async def test_a_peer_sending_past_its_window_is_disconnected(tmp_path: Path) ->
                 await stream.write_frame(os.urandom(8_000_000))
             await wait_until(lambda: not b.is_connected(a.peer_id), what="the receiver to drop the sender")
             never.set()
+
+
+@pytest.mark.parametrize("peer", [TUNED, STOCK], ids=["with-tuned", "with-stock"])
+async def test_an_answer_completed_by_fin_survives_the_handlers_reset(tmp_path: Path, peer: TransportSettings) -> None:
+    """Handlers answer, half-close, and their stream is then reset (FramedStream.aclose): a reader that gets
+    to the answer only after the RST arrived still reads it whole (as with py-libp2p's Yamux)."""
+    answer = os.urandom(300_000)
+
+    async def answer_and_go(stream: FramedStream) -> None:
+        await stream.write_frame(answer)
+        await stream.close_write()
+
+    with trio.fail_after(60):
+        async with connected(tmp_path, TUNED, peer) as (a, b):
+            b.set_stream_handler(RAW, answer_and_go)
+            stream = await a.open_stream(b.peer_id, RAW)
+            await stream.write_frame(b"question")
+            await wait_until(lambda: muxed(stream).is_reset, what="the handler's reset")  # type: ignore[attr-defined]
+            assert await stream.read_frame(1_000_000) == answer
+            await stream.aclose()
