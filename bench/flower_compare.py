@@ -37,7 +37,6 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +55,7 @@ EXAMPLES = REPO / "examples"
 SEED = hashlib.sha256(b"bench/flower_compare.py session seed").digest()
 # bench/rounds.py's measure() recipe: DemoOptions(runners, rounds, "non_iid", 0.5, "fedavg", 2, 0.05, 30, ...).
 SPLIT, ALPHA, AGGREGATION, LOCAL_EPOCHS, LEARNING_RATE, ROUND_TIMEOUT = "non_iid", 0.5, "fedavg", 2, 0.05, 30
+SPREAD_SEEDS = 10
 START_TIMEOUT_S = 120.0
 STOP_GRACE_S = 5.0
 
@@ -117,18 +117,24 @@ class Replay:
     final_state: dict[str, np.ndarray]
 
 
-def write_recipe(folder: Path, runners: int, rounds: int) -> Replay:
-    """Shards, held-out set, initial weights and training seeds from Parity's SessionWork; returns the replay."""
+def _session_work(runners: int, rounds: int, seed: bytes) -> tuple[Any, list[str]]:
+    """The SessionWork every Parity node derives for rounds.py's session, here with `seed` as the session seed."""
     from parity_p2p.devnet.demo import DemoOptions, iris_spec
-    from parity_p2p.node.work import SessionWork, evaluate_state
+    from parity_p2p.node.work import SessionWork
     from parity_p2p.storage import compute_cid
 
     options = DemoOptions(runners, rounds, SPLIT, ALPHA, AGGREGATION, LOCAL_EPOCHS, LEARNING_RATE, ROUND_TIMEOUT,
-                          folder, 0)  # fmt: skip
+                          Path("unused"), 0)  # fmt: skip
     dataset = (EXAMPLES / "iris.csv").read_bytes()
-    spec = iris_spec(options, compute_cid(dataset))
     participants = sorted(f"0x{index:040x}" for index in range(1, runners + 1))
-    work = SessionWork.prepare(1, spec, dataset, SEED, participants)
+    return SessionWork.prepare(1, iris_spec(options, compute_cid(dataset)), dataset, seed, participants), participants
+
+
+def write_recipe(folder: Path, runners: int, rounds: int) -> Replay:
+    """Shards, held-out set, initial weights and training seeds from Parity's SessionWork; returns the replay."""
+    from parity_p2p.node.work import evaluate_state
+
+    work, participants = _session_work(runners, rounds, SEED)
     arrays: dict[str, Any] = {"x/eval": work.eval.features, "y/eval": work.eval.labels}
     for index, runner in enumerate(participants):
         shard = work.shard(runner)
@@ -138,41 +144,66 @@ def write_recipe(folder: Path, runners: int, rounds: int) -> Replay:
     arrays["seeds"] = np.array(
         [[work.train_config(r, p).seed for p in participants] for r in range(1, rounds + 1)], dtype=np.int64
     )
-    training = spec.training
+    training = work.spec.training
     meta = {
         "repo_root": str(REPO),
         "partitions": runners,
         "rounds": rounds,
-        "model": spec.model,
+        "model": work.spec.model,
         "training": {"lr": training.learning_rate, "batch_size": training.batch_size,
                      "local_epochs": training.local_epochs, "optimizer": training.optimizer},
         "split": {"strategy": SPLIT, "alpha": ALPHA},
+        "session_seed": SEED.hex(),
         "shard_sizes": [int(work.shard_sizes[p]) for p in participants],
         "eval_rows": len(work.eval),
     }  # fmt: skip
     np.savez(folder / "arrays.npz", **arrays)
     (folder / "recipe.json").write_text(json.dumps(meta, indent=2) + "\n")
-    states = list(_replay(work, participants, rounds))
+    states = _replay(work, participants, rounds)
     accuracies = [float(evaluate_state(work, s).accuracy or 0.0) for s in states]
     return Replay(meta, accuracies, {name: tensor.numpy() for name, tensor in states[-1].items()})
 
 
-def _replay(work: Any, participants: list[str], rounds: int) -> Iterator[Any]:
+def seed_spread(runners: int, rounds: int, seeds: int = SPREAD_SEEDS) -> dict[str, float]:
+    """Final accuracy of the replay over `seeds` other session seeds (other shards, held-out sets, inits).
+
+    Flower on a seed computes the replay's model on that seed (checked for SEED), and so do Parity's nodes on
+    theirs (followers recompute it): this spread is where either system's single final accuracy can fall.
+    """
+    from parity_p2p.node.work import evaluate_state
+
+    finals = []
+    for index in range(seeds):
+        work, participants = _session_work(runners, rounds, hashlib.sha256(SEED + bytes([index])).digest())
+        final = _replay(work, participants, rounds)[-1]
+        finals.append(float(evaluate_state(work, final).accuracy or 0.0))
+    return {"seeds": seeds, "min": min(finals), "median": statistics.median(finals), "max": max(finals)}
+
+
+def _replay(work: Any, participants: list[str], rounds: int) -> list[Any]:
     """Parity's round logic in process (train every shard, the session strategy's aggregate): each round's model."""
+    import torch
+
     from parity_p2p.learning.models import build_model
     from parity_p2p.learning.strategies import ClientUpdate
     from parity_p2p.learning.trainer import train_local
     from parity_p2p.node.work import aggregate
 
-    state = work.initial_state()
-    for number in range(1, rounds + 1):
-        updates = []
-        for runner in participants:
-            local = train_local(build_model(work.config), state, work.shard(runner), work.train_config(number, runner))
-            m = local.metrics
-            updates.append(ClientUpdate(local.delta, m.data_size, m.local_steps, local.norm_factor, runner))
-        state = aggregate(work, number, state, updates).state
-        yield state
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: a thread pool costs more than it saves on two busy cores
+    try:
+        states = [work.initial_state()]
+        for number in range(1, rounds + 1):
+            updates = []
+            for runner in participants:
+                config = work.train_config(number, runner)
+                local = train_local(build_model(work.config), states[-1], work.shard(runner), config)
+                m = local.metrics
+                updates.append(ClientUpdate(local.delta, m.data_size, m.local_steps, local.norm_factor, runner))
+            states.append(aggregate(work, number, states[-1], updates).state)
+        return states[1:]
+    finally:
+        torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------- Flower processes
@@ -379,22 +410,29 @@ def compare(runners: int, rounds: int) -> dict[str, Any]:
     import rounds as parity_rounds  # bench/rounds.py (maintained elsewhere): only measure() and its result
 
     flower, replay, weight_diff = measure_flower(runners, rounds)
-    parity = parity_rounds.measure(runners, rounds)
+    parity: dict[str, Any] | None = None
+    parity_error = None
+    try:
+        parity = asdict(parity_rounds.measure(runners, rounds))
+    except Exception as error:  # the Flower figures took minutes: keep them, report the failure
+        parity_error = f"{type(error).__name__}: {error}"
+        print(f"parity {runners:2} nodes: FAILED, {parity_error}", file=sys.stderr, flush=True)
     flower_accuracies = [r.eval_accuracy for r in flower.rounds]
-    ratio = (
-        flower.median_overhead_seconds / parity.median_overhead_seconds if parity.median_overhead_seconds > 0 else None
-    )
+    parity_overhead = parity["median_overhead_seconds"] if parity else 0.0
+    ratio = flower.median_overhead_seconds / parity_overhead if parity_overhead > 0 else None
     return {
         "runners": runners,
         "rounds": rounds,
         "flower": asdict(flower),
-        "parity": asdict(parity),
+        "parity": parity,
+        "parity_error": parity_error,
         "overhead_ratio_flower_over_parity": ratio,
         "replay_accuracies": replay.accuracies,
         "replay_max_abs_accuracy_diff": max(
             abs(a - b) for a, b in zip(replay.accuracies, flower_accuracies, strict=True)
         ),
         "replay_max_abs_weight_diff": weight_diff,
+        "replay_final_accuracy_over_seeds": seed_spread(runners, rounds),
         "recipe": {k: v for k, v in replay.meta.items() if k != "repo_root"},
     }
 
@@ -409,24 +447,31 @@ def markdown(comparisons: list[dict[str, Any]]) -> str:
         "Median of rounds 2..R. Overhead = wall time per round - training time of the slowest node.",
         "",
         "| nodes | rounds | Flower wall s | Flower overhead s | Parity wall s | Parity overhead s | "
-        "overhead ratio Flower/Parity | Flower final acc | Parity final acc | replay final acc |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "overhead ratio Flower/Parity | Flower final acc | Parity final acc | replay final acc | "
+        "replay final acc over 10 seeds (min / median / max) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in comparisons:
-        f, p = c["flower"], c["parity"]
+        f, p, spread = c["flower"], c["parity"], c["replay_final_accuracy_over_seeds"]
         ratio = c["overhead_ratio_flower_over_parity"]
+        parity = f"{p['median_wall_seconds']:.3f} | {p['median_overhead_seconds']:.3f}" if p else "failed | failed"
         lines.append(
             f"| {c['runners']} | {c['rounds']} | {f['median_wall_seconds']:.3f} | {f['median_overhead_seconds']:.3f} | "
-            f"{p['median_wall_seconds']:.3f} | {p['median_overhead_seconds']:.3f} | "
-            f"{'n/a' if ratio is None else f'{ratio:.2f}x'} | {f['final_accuracy']:.3f} | {p['final_accuracy']:.3f} | "
-            f"{c['replay_accuracies'][-1]:.3f} |"
+            f"{parity} | {'n/a' if ratio is None else f'{ratio:.1f}x'} | {f['final_accuracy']:.3f} | "
+            f"{p['final_accuracy'] if p else float('nan'):.3f} | {c['replay_accuracies'][-1]:.3f} | "
+            f"{spread['min']:.3f} / {spread['median']:.3f} / {spread['max']:.3f} |"
         )
+    failures = [
+        f"- Parity P2P at {c['runners']} nodes failed: {c['parity_error']}" for c in comparisons if not c["parity"]
+    ]
     lines += [
         "",
         "Flower's shards come from Parity's SessionWork with a fixed seed; Parity's session seed is on-chain",
         "randomness, so its shards are other draws of the same partitioner (non-IID, alpha 0.5). The replay column is",
         "Parity's round logic in process on Flower's seed: equal to Flower's accuracy when both engines computed the",
-        "same models (the JSON also has the largest weight difference of the final models).",
+        "same models (the JSON also has the largest weight difference of the final models). The last column is that",
+        "replay over other session seeds: where a single run's final accuracy can fall, for either system.",
+        *failures,
     ]
     return "\n".join(lines) + "\n"
 
@@ -440,6 +485,8 @@ def plot(comparisons: list[dict[str, Any]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for c in comparisons:
         for system, style in (("flower", "-o"), ("parity", "--s")):
+            if not c[system]:
+                continue
             rows = c[system]["rounds"]
             ax.plot([r["round"] for r in rows], [r["overhead_seconds"] for r in rows], style,
                     label=f"{'Flower' if system == 'flower' else 'Parity P2P'}, {c['runners']} nodes")  # fmt: skip
