@@ -8,7 +8,7 @@ aggregation on another machine may sum in another order, and float32 rounding th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +58,23 @@ def models_match(
         elif not np.allclose(a, b, rtol=MODEL_RTOL, atol=MODEL_ATOL, equal_nan=False):
             worst = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
             problems.append(f"{name}: differs by up to {worst:.3g}")
+    return problems
+
+
+def usage_problems(included: Sequence[IncludedUpdate], used_by_recomputation: Collection[str]) -> list[str]:
+    """Where the proposal's used-by-strategy flags (and so its contribution points) differ from this follower's own
+    aggregation of the same updates: `used_by_recomputation` holds the runners its strategy and norm screen used.
+    Matching model bytes alone do not prove the flags: a leader could zero an honest runner's points, or pay a
+    screened-out one, and still propose the right model."""
+    used = {runner.lower() for runner in used_by_recomputation}
+    problems = []
+    for update in included:
+        recomputed = update.runner.lower() in used
+        if update.used_by_strategy != recomputed:
+            problems.append(
+                f"{update.runner} is marked {'used' if update.used_by_strategy else 'unused'} by the strategy, "
+                f"the recomputation {'used it' if recomputed else 'left it out'}"
+            )
     return problems
 
 

@@ -16,6 +16,8 @@ import pytest
 import torch
 from sklearn.datasets import load_iris
 
+from parity_p2p.consensus.contribution import IncludedUpdate
+from parity_p2p.consensus.proposal import usage_problems
 from parity_p2p.learning.byzantine import Attack, Attacked, AttackError, attacked_delta
 from parity_p2p.learning.datasets import TabularDataset
 from parity_p2p.learning.federation import run_federation, standardized
@@ -145,3 +147,17 @@ def test_an_attacker_that_sends_nothing_is_a_typed_error() -> None:
     with pytest.raises(AttackError, match="nobody"):
         Attacked(build_strategy("fedavg"), "nobody", Attack.SCALED).aggregate(1, {"w": torch.zeros(3)},
                                                                               [update("a", 1.0)])  # fmt: skip
+
+
+def test_a_follower_sees_points_flags_that_differ_from_its_own_aggregation() -> None:
+    # A leader proposing the right model can still lie in the used-by-strategy flags that decide points.
+    honest = IncludedUpdate("0xAa", "cid-a", 10, True)
+    screened = IncludedUpdate("0xBb", "cid-b", 10, False)
+    assert usage_problems([honest, screened], {"0xaa"}) == []
+    zeroed = IncludedUpdate("0xAa", "cid-a", 10, False)
+    paid = IncludedUpdate("0xBb", "cid-b", 10, True)
+    problems = usage_problems([zeroed, paid], {"0xaa"})
+    assert problems == [
+        "0xAa is marked unused by the strategy, the recomputation used it",
+        "0xBb is marked used by the strategy, the recomputation left it out",
+    ]
