@@ -15,17 +15,52 @@ import trio
 from parity_p2p.chain.errors import RpcError, RpcUnavailableError
 
 DEFAULT_TIMEOUT = 10.0
+READ_ATTEMPTS = 3
+READ_RETRY_BACKOFF_S = 0.25
+READ_METHODS = frozenset({
+    "eth_call", "eth_chainId", "eth_blockNumber", "eth_getBlockByNumber", "eth_getBlockByHash", "eth_getCode",
+    "eth_getBalance", "eth_getLogs", "eth_getTransactionReceipt", "eth_getTransactionByHash",
+    "eth_getTransactionCount", "eth_estimateGas", "eth_gasPrice", "eth_maxPriorityFeePerGas", "eth_feeHistory",
+    "net_version",
+})  # fmt: skip
+"""Reads: asking twice changes nothing, so a dropped connection is retried here. Anything else (a transaction
+broadcast, a devnet control such as evm_mine) is tried once: the sender decides what a lost answer means."""
+
+
+class _Dropped(Exception):
+    """A request whose connection failed before an answer came (refused, reset, closed): safe to retry a read."""
+
+    def __init__(self, error: RpcUnavailableError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class JsonRpc:
     """One HTTP JSON-RPC endpoint. Transport failures raise RpcUnavailableError; JSON-RPC errors RpcError."""
 
-    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT, read_attempts: int = READ_ATTEMPTS) -> None:
+        if read_attempts < 1:
+            raise ValueError(f"read_attempts must be >= 1, got {read_attempts}")
         self.url = url
+        self.read_attempts = read_attempts
         self._ids = itertools.count(1)
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout))
 
     async def request(self, method: str, params: list[Any] | None = None) -> Any:
+        """One call. A read whose connection was dropped or refused is retried (`read_attempts` in all, a short
+        backoff between): one lost packet must not fail a whole round. A read that timed out is not: the node is
+        hanging, and waiting again would only double the wait."""
+        attempts = self.read_attempts if method in READ_METHODS else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._request_once(method, params)
+            except _Dropped as dropped:
+                if attempt == attempts:
+                    raise dropped.error from None
+                await trio.sleep(READ_RETRY_BACKOFF_S * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    async def _request_once(self, method: str, params: list[Any] | None) -> Any:
         payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
         try:
             # Shielded: a trio cancellation in the middle of an httpx request leaves its body generator unclosed (a
@@ -36,7 +71,7 @@ class JsonRpc:
         except httpx.TimeoutException:
             raise RpcUnavailableError(self.url, f"{method} timed out") from None
         except httpx.TransportError as exc:
-            raise RpcUnavailableError(self.url, f"{type(exc).__name__}: {exc}") from None
+            raise _Dropped(RpcUnavailableError(self.url, f"{type(exc).__name__}: {exc}")) from None
         await trio.lowlevel.checkpoint_if_cancelled()
         if response.status_code >= 500:
             raise RpcUnavailableError(self.url, f"HTTP {response.status_code}")

@@ -67,7 +67,8 @@ class EventWatcher:
 
     async def events(self) -> AsyncGenerator[ChainEvent, None]:
         """Yields events forever (until cancelled, or ChainReorgError). Use with `contextlib.aclosing`."""
-        async with JsonRpc(self.rpc_url, timeout=self.config.request_timeout) as rpc:
+        # One attempt per read: the watcher has its own reconnect loop with backoff (and counts reconnects).
+        async with JsonRpc(self.rpc_url, timeout=self.config.request_timeout, read_attempts=1) as rpc:
             backoff = self.config.backoff_initial
             while True:
                 try:

@@ -12,16 +12,18 @@ no join, round or claim was sent twice or in vain, and the session's books balan
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import trio
-from fixtures.anvil import free_port
+from fixtures.anvil import AnvilProcess, free_port
 from fixtures.chain_ledger import check_sender, check_session_books, read_transactions
 from fixtures.devnet_drills import EventLog, create_and_start, creator_client, wait_status, wait_until
 from fixtures.flaky_rpc import EveryNth, FlakyRpcProxy
 
-from parity_p2p.chain import SessionStatus
+from parity_p2p.chain import JsonRpc, RpcUnavailableError, SessionStatus
+from parity_p2p.chain.rpc import READ_ATTEMPTS
 from parity_p2p.devnet.network import Devnet
 
 RUNNERS = 4
@@ -95,3 +97,28 @@ async def test_nodes_carry_on_through_a_chain_restart_and_a_lossy_rpc_without_se
     print(f"chain trouble the nodes reported: {noticed}")
     assert timeout_first.fired and lose_answers.fired, "the proxy never interfered with a transaction"
     assert flaky.by_function["SessionManager.joinSession"] == 1 and flaky.by_function["SessionManager.claim"] == 1
+
+
+async def test_a_dropped_read_is_retried_and_a_dropped_broadcast_is_not(
+    anvil_factory: Callable[..., AnvilProcess],
+) -> None:
+    node = anvil_factory().start()
+    drop_two_reads = EveryNth(1, "eth_blockNumber", first=2)
+    drop_every_chain_id = EveryNth(1, "eth_chainId")
+    drop_every_broadcast = EveryNth(1, "eth_sendRawTransaction")
+    proxy = FlakyRpcProxy(
+        node.url,
+        lose_request=lambda p: drop_two_reads(p) or drop_every_chain_id(p) or drop_every_broadcast(p),
+    )
+    async with trio.open_nursery() as nursery:
+        url = await nursery.start(proxy.serve)
+        async with JsonRpc(url) as rpc:
+            assert await rpc.block_number() == 0, "two dropped connections, then the third attempt answers"
+            with pytest.raises(RpcUnavailableError):
+                await rpc.chain_id()
+            with pytest.raises(RpcUnavailableError):
+                await rpc.request("eth_sendRawTransaction", ["0x00"])
+        nursery.cancel_scope.cancel()
+    assert drop_two_reads.fired == [1, 2] and proxy.seen.count("eth_blockNumber") == 3
+    assert proxy.seen.count("eth_chainId") == READ_ATTEMPTS, "a read is given up after READ_ATTEMPTS"
+    assert proxy.seen.count("eth_sendRawTransaction") == 1, "a broadcast is never repeated by the RPC layer"

@@ -2,8 +2,9 @@
 
 1. the session creator's node (the only holder of the dataset and spec until the runners joined) is killed with -9
    as the session starts;
-2. a round leader is killed with -9 mid-aggregation: after it announced that it leads, made its own update and the
-   followers sent theirs, before it proposed an aggregate;
+2. a round leader is killed with -9 mid-aggregation: after it announced that it leads and the followers sent it
+   their updates, before it proposed an aggregate (with the creator's node down it cannot have every update, so
+   it holds the quorum it has until its collection deadline: that is the window);
 3. the creator's node is restarted on its data directory while the session runs;
 4. a follower is killed with -9 mid-training: after it opened the round, before its update was made;
 5. the killed leader and follower are restarted.
@@ -13,7 +14,7 @@ finalised once, points = the contributions posted, rewards credited once by poin
 claims once each, balances moved by exactly the claims, no nonce gap and no repeated transaction per runner. At the
 end the creator reads the final model through a fresh process of its node.
 
-How the moments are hit: training is made slow (300 epochs at batch 1, a few seconds per round on this machine)
+How the moments are hit: training is made slow (100 epochs at batch 1, seconds per round on this machine)
 and each node's event stream (GET /v1/events) says when it leads, trains and proposes; the kill waits for the
 moment in those events, and afterwards the chain confirms it landed there (the killed leader never posted its
 round; the killed follower's update is not in its round).
@@ -50,7 +51,8 @@ from parity_p2p.node.services import NodeRuntime, ServiceHandles
 
 RUNNERS = 5
 ROUNDS = 6
-ROUND_TIMEOUT = 20  # seconds: the contract's minimum is 10; a killed leader costs one of these
+ROUND_TIMEOUT = 30  # seconds: a killed leader costs one of these; a leader waits for stragglers up to 60% of it
+LOCAL_EPOCHS = 100  # at batch 1: ~0.4 s of training alone, seconds when 5 nodes share 2 busy cores
 
 
 async def _round_now(owner: ChainClient, session_id: int) -> int:
@@ -74,7 +76,7 @@ async def test_crashed_and_restarted_nodes_lose_nothing_and_nothing_is_paid_twic
             try:
                 session = await create_and_start(
                     owner, net.node(1), runners=RUNNERS, rounds=ROUNDS, min_participants=3,
-                    round_timeout=ROUND_TIMEOUT, local_epochs=300, batch_size=1,
+                    round_timeout=ROUND_TIMEOUT, local_epochs=LOCAL_EPOCHS, batch_size=1,
                 )  # fmt: skip
                 assert owner.address is not None
                 balances[owner.address] = await owner.token.balance_of(owner.address)
@@ -107,10 +109,8 @@ async def _drills(
 
     def leader_holds_updates() -> bool:
         sent = sum(log.seen(i, "update.sent", sid, lead_round) for i in others)
-        return (
-            log.seen(leader, "round.leading", sid, lead_round) and log.seen(leader, "update.sent", sid, lead_round)
-            and sent >= 2 and not log.seen(leader, "round.proposed", sid, lead_round)
-        )  # fmt: skip
+        leading = log.seen(leader, "round.leading", sid, lead_round)
+        return leading and sent >= 2 and not log.seen(leader, "round.proposed", sid, lead_round)
 
     await wait_until(leader_holds_updates, 180, f"runner {leader} to hold round {lead_round}'s updates")
     await trio.to_thread.run_sync(net.kill_node, leader)
