@@ -59,6 +59,7 @@ from parity_p2p.node.work import NORM_FACTOR, SessionWork, aggregate, make_updat
 from parity_p2p.storage.importer import compute_cid
 
 ROUND_TIMEOUT = 20
+SLASH_BPS, REPORTER_BPS = 5000, 2000  # contracts/SessionManager.sol: half the stake, a fifth of it to the reporter
 LENGTH = struct.Struct(">I")
 
 
@@ -329,12 +330,12 @@ async def check_norm_screen_and_slash(
 
     await wait_for(slashed, 60, "an honest node to report the equivocation on-chain")
     stake_after = await owner.registry.stake_of(rogue.address)
-    assert stake_after < stake_before
+    slashed_amount = stake_before - stake_after
+    assert slashed_amount == stake_before * SLASH_BPS // 10_000
     reporters = [n for n in nodes if "equivocation.reported" in n.kinds()]
     assert len(reporters) == 1, [n.kinds().count("equivocation.seen") for n in nodes]
     # The reporter is credited its share of the slashed stake at once (rewards come only at completion).
-    owed = await owner.sessions.owed(reporters[0].account.address)
-    assert 0 < owed <= stake_before - stake_after
+    assert await owner.sessions.owed(reporters[0].account.address) == slashed_amount * REPORTER_BPS // 10_000
 
     # Round 1 closes with the rogue's 10x update listed but unused: the leader's and every follower's aggregate
     # screened it out (the followers attested, so their recomputation agreed).
