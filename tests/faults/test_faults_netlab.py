@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from netlab import Impairment, NetLab, NetlabError, SwitchError
+from netlab import Impairment, NetLab, NetlabError, SwitchError, why_not_available
 from netlab.switch import MacTable, Policy, Scheduler
 from netlab.system import netem_available, run, sweep_stale
 
@@ -197,3 +197,12 @@ def test_leftovers_of_a_crashed_run_are_swept(netns_allowed: None) -> None:
         run("ip", "link", "del", link, check=False)
     assert namespace in removed and link in removed
     assert _lab_leftovers(f"{gone.pid}x0") == []
+
+
+
+def test_the_skip_reason_names_root_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a non-root run (a developer's laptop) is told instead of a failure. The effective uid is faked: this
+    machine runs the tests as root and a real unprivileged interpreter cannot read the venv."""
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    reason = why_not_available()
+    assert reason is not None and "need root" in reason

@@ -28,6 +28,7 @@ UNIT = 10**18
 PASSWORD = "netlab-devnet-only"  # the keys are anvil's public dev keys: nothing here is secret
 P2P_PORT = 4001
 API_PORT = 7400
+FAST_KDF = 2**10  # scrypt n for the keystore: the default 2**18 costs ~1 s per node at init and again at start
 START_TIMEOUT_S = 90.0
 
 
@@ -69,7 +70,7 @@ def init_runner(host: Host, home: Path, key: str, rpc_url: str, deployment_file:
     variable = f"PARITY_NETLAB_KEY_{host.name.upper()}"
     os.environ[variable] = key
     try:
-        result = init_data_dir(home, PASSWORD, import_key_env=variable, config=config)
+        result = init_data_dir(home, PASSWORD, import_key_env=variable, config=config, kdf_iterations=FAST_KDF)
     finally:
         del os.environ[variable]
     return Runner(host, result.address, result.peer_id, home)
