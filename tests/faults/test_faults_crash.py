@@ -46,8 +46,10 @@ from parity_p2p.learning.codec import DecodeLimits, decode_model, tensor_specs
 from parity_p2p.learning.models import build_model, model_state
 from parity_p2p.node.api.client import NodeApiClient, endpoint_for
 from parity_p2p.node.daemon import supervise_service
+from parity_p2p.node.datadir import DataDir
 from parity_p2p.node.events import EventBus
 from parity_p2p.node.services import NodeRuntime, ServiceHandles
+from parity_p2p.storage.content import ContentStore
 
 RUNNERS = 5
 ROUNDS = 6
@@ -116,7 +118,9 @@ async def _drills(
     await trio.to_thread.run_sync(net.kill_node, leader)
     assert await _round_now(owner, sid) == lead_round, "the round was finalised before the kill: moment missed"
 
-    # 3. The creator's node comes back on its data directory while the session runs.
+    # 3. The creator's node comes back on its data directory while the session runs, with what it held.
+    on_disk = ContentStore.open(DataDir(creator_node.data_dir).content_dir)
+    assert on_disk.get(session.dataset_cid) == (EXAMPLES / "iris.csv").read_bytes(), "the crash lost no content"
     restarted = await trio.to_thread.run_sync(net.restart_node, 1)
     await watchers.start(log.follow, restarted)
     async with NodeApiClient(*endpoint_for(restarted.data_dir)) as api:

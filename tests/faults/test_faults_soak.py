@@ -2,16 +2,17 @@
 flat from round 10 on.
 
 Each node's resident memory (VmRSS) is sampled as every round opens on-chain. The first rounds legitimately grow
-(torch's allocator and thread pools warm up, libp2p fills its peer tables, the first models and updates land in
-the content store's caches), so the reference is round 10. The bound, per node:
+(torch's allocator and thread pools warm up, libp2p fills its peer tables, the session's model is built), so the
+reference is round 10. The bound, per node:
 
-    max RSS over rounds 40..50  <=  RSS at round 10 x 1.05 + 16 MiB
+    max RSS over rounds 40..50  <=  RSS at round 10 + 24 MiB
 
-A node here is ~330-400 MiB (torch ~210 MiB of it), so the allowance is ~33-36 MiB over 30-40 rounds. Anything
-kept per round that is not small (an Iris update or model is ~1 KiB of tensors, but each round's torch graph,
-optimiser, decoded state dicts and safetensors buffers are ~1 MiB with their Python objects) or any per-round task
-or connection left behind grows ~1 MiB a round or more and breaks it; allocator noise (a few MiB) does not. The
-figures are printed for docs/reliability.md.
+Measured here (2026-11-30, 8 nodes of ~400 MiB each, torch ~210 MiB of it): +6 to +10 MiB from round 10 to 50,
+a steady ~0.15-0.25 MiB a round on every node. The bound leaves 2.5x that, and breaks for anything that keeps
+0.6 MiB or more a round: a libp2p stream or connection left open per round with its buffers, a per-round task,
+or a round's decoded updates with their Python and torch objects held for a model of a few hundred KiB. A leak of
+the Iris session's own few-KiB tensors would need a far longer soak to show. The samples are printed for
+docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import trio
 from fixtures.chain_ledger import check_sender, check_session_books, read_transactions
 from fixtures.devnet_drills import create_and_start, creator_client, rss_mib, wait_until
@@ -30,10 +32,10 @@ RUNNERS = 8
 ROUNDS = 50
 REFERENCE_ROUND = 10
 LATE_ROUNDS = range(40, ROUNDS + 1)
-GROWTH_FACTOR = 1.05
-GROWTH_ALLOWANCE_MIB = 16.0
+GROWTH_ALLOWANCE_MIB = 24.0
 
 
+@pytest.mark.timeout(900)
 async def test_fifty_rounds_on_eight_nodes_with_flat_memory(tmp_path: Path) -> None:
     net = Devnet(tmp_path / "net", RUNNERS)
     samples: dict[int, list[float]] = {}  # round -> RSS MiB per node (runner order)
@@ -83,6 +85,6 @@ async def test_fifty_rounds_on_eight_nodes_with_flat_memory(tmp_path: Path) -> N
     for node_index in range(RUNNERS):
         reference = samples[REFERENCE_ROUND][node_index]
         late = max(samples[r][node_index] for r in LATE_ROUNDS)
-        bound = reference * GROWTH_FACTOR + GROWTH_ALLOWANCE_MIB
+        bound = reference + GROWTH_ALLOWANCE_MIB
         print(f"node{node_index + 1}: round 10 {reference:.1f} MiB, max rounds 40-50 {late:.1f} MiB, bound {bound:.1f}")
         assert late <= bound, f"node{node_index + 1} grew from {reference:.1f} to {late:.1f} MiB after round 10"
