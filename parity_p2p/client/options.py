@@ -104,6 +104,8 @@ def _data_dir(path: Path) -> DataDir:
     try:
         layout = DataDir(path.expanduser().resolve())
         layout.require_initialised()
+    except RuntimeError as exc:  # expanduser of "~someone" when that user has no home directory
+        raise InvalidInput("--data-dir", f"{path}: {exc}") from None
     except (NodeError, OSError, ValueError) as exc:
         raise InvalidInput("--data-dir", str(exc)) from None
     return layout

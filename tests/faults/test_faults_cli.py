@@ -196,3 +196,14 @@ def test_the_installed_console_script_fails_cleanly(node_dir: Path, tmp_path: Pa
         assert done.returncode != 0, (args, done.stdout)
         assert "Traceback" not in done.stderr, (args, done.stderr)
         assert done.stderr.strip(), args
+
+
+@pytest.mark.parametrize("command", [["fl", "list-sessions"], ["token", "balance"], ["runner", "status"]])
+def test_parity_client_data_dir_under_an_unknown_users_home_gives_a_message(command: list[str], scratch: Path) -> None:
+    # Found by this drill's parity-node hunt and fixed in parity_p2p/client/options.py (a RuntimeError escaped).
+    from parity_p2p.client.cli import app as client_app
+
+    args = [*command, "--data-dir", "~nosuchuser/parity"]
+    result = CliRunner().invoke(client_app, args, env={DATA_DIR_ENV: None, PASSWORD_ENV: None})
+    assert_clean_failure(result, args)
+    assert "--data-dir" in result.stderr and "home directory" in result.stderr, result.stderr
