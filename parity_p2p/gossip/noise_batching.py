@@ -6,8 +6,8 @@ piece on the way in and out. Per-message Python overhead, not ChaCha20-Poly1305 
 the update stream (docs/performance.md). This wrapper keeps py-libp2p's XX handshake untouched, then swaps the
 session's message reader/writer for one that:
 
-- reads the socket in large chunks and decrypts every complete message in them into one buffer (one `read_msg`
-  returns the plaintext of several Noise messages: the muxer above reads a byte stream, not messages);
+- reads the socket in large chunks into one reused buffer (recv_into) and decrypts every complete message in it
+  at once (`decrypt_into`, no slicing copies); `read_msg` then hands them out one by one;
 - encrypts every message of one `write` straight into one output buffer (`encrypt_into`, no slicing copies) and
   hands the socket that single buffer.
 
@@ -19,6 +19,7 @@ Peers running the stock py-libp2p, go-libp2p or js-libp2p Noise read it as usual
 from __future__ import annotations
 
 import struct
+from collections import deque
 
 import trio
 from cryptography.exceptions import InvalidTag
@@ -101,7 +102,7 @@ def _trio_socket_of(conn: ReadWriteCloser) -> trio.socket.SocketType | None:
 class BatchedNoiseReadWriter(EncryptedMsgReadWriter):
     """Noise transport messages over a raw connection: one socket write per `write_msg`, large reads.
 
-    `read_msg` returns the plaintext of every complete message received so far (at least one), b"" at end of
+    `read_msg` returns the plaintext of the next message (never empty), b"" at end of
     stream; a message that fails authentication raises NoiseTransportError (the connection is then useless).
     """
 
@@ -117,6 +118,7 @@ class BatchedNoiseReadWriter(EncryptedMsgReadWriter):
         self._inbox = bytearray(SOCKET_READ_BYTES + _LENGTH.size + 2**16)
         self._kept = 0
         self._socket = _trio_socket_of(conn)
+        self._ready: deque[bytearray] = deque()
         # Nonces are assigned at encryption: encrypt-and-send must not interleave between two writers, or the
         # peer would see nonce n+1 before n and fail to decrypt.
         self._write_lock = trio.Lock()
@@ -149,13 +151,13 @@ class BatchedNoiseReadWriter(EncryptedMsgReadWriter):
             await self._raw.write(out)  # type: ignore[arg-type]  # any bytes-like object goes to the socket
 
     async def read_msg(self) -> bytes:
-        while True:
+        while not self._ready:
             received = await self._fill_inbox()
             if not received:
                 return b""  # SecureSession turns this into ConnectionClosedError
-            plaintext = self._open()
-            if plaintext:
-                return plaintext
+            self._open()
+        # A bytearray the reader above only slices (memoryviews), never mutates; converting would copy it.
+        return self._ready.popleft()  # type: ignore[return-value]
 
     async def _fill_inbox(self) -> int:
         """Append socket bytes after the kept tail; the number of new bytes, 0 at end of stream."""
@@ -171,43 +173,31 @@ class BatchedNoiseReadWriter(EncryptedMsgReadWriter):
         self._kept += received
         return received
 
-    def _open(self) -> bytes:
-        """Decrypt every complete message in the inbox into one buffer; move the incomplete rest to its front."""
+    def _open(self) -> None:
+        """Decrypt every complete message in the inbox (each into its own buffer, so a slice kept by a slow
+        stream pins at most one message); move the incomplete rest to the inbox's front."""
         inbox = memoryview(self._inbox)[: self._kept]
-        messages: list[tuple[int, int]] = []
-        plaintext_size = 0
+        aead = self._receiving.aead
         offset = 0
         while self._kept - offset >= _LENGTH.size:
             (sealed,) = _LENGTH.unpack_from(inbox, offset)
             if sealed < _TAG_BYTES:
                 raise NoiseTransportError(f"message of {sealed} bytes is shorter than its tag")
-            if self._kept - offset - _LENGTH.size < sealed:
+            start = offset + _LENGTH.size
+            if self._kept - start < sealed:
                 break
-            messages.append((offset + _LENGTH.size, sealed))
-            offset += _LENGTH.size + sealed
-            plaintext_size += sealed - _TAG_BYTES
-        plaintext = bytearray(plaintext_size)
-        target = memoryview(plaintext)
-        aead = self._receiving.aead
-        position = 0
-        for start, sealed in messages:
-            size = sealed - _TAG_BYTES
+            plaintext = bytearray(sealed - _TAG_BYTES)
             try:
-                aead.decrypt_into(
-                    self._receiving.next_nonce(),
-                    inbox[start : start + sealed],
-                    None,
-                    target[position : position + size],
-                )
+                aead.decrypt_into(self._receiving.next_nonce(), inbox[start : start + sealed], None, plaintext)
             except InvalidTag:
                 raise NoiseTransportError("message failed authentication") from None
-            position += size
+            if plaintext:
+                self._ready.append(plaintext)
+            offset = start + sealed
         if offset:
             # The tail is less than one message: a small move, and the inbox always has room for a full read.
             self._inbox[: self._kept - offset] = inbox[offset:]
             self._kept -= offset
-        # A bytearray the reader above only slices (memoryviews), never mutates; converting would copy it.
-        return plaintext  # type: ignore[return-value]
 
     async def close(self) -> None:
         await self._raw.close()

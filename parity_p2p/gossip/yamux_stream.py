@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from .yamux_conn import TunedYamux
 
 
+_PIN_FACTOR = 4
+
+
 class TunedYamuxStream(IMuxedStream):
     def __init__(self, conn: TunedYamux, stream_id: int, settings: MuxerSettings) -> None:
         self.muxed_conn = conn
@@ -63,6 +66,10 @@ class TunedYamuxStream(IMuxedStream):
         self._recv_credit -= len(payload)
         if self.is_reset or not payload:
             return True  # credit used either way; the bytes of a reset stream are dropped
+        if len(payload) * _PIN_FACTOR < memoryview(payload.obj).nbytes:
+            # A small slice would keep its whole Noise message alive while it waits to be read: copied, so the
+            # memory a stream holds stays within _PIN_FACTOR x its window whatever frame sizes a peer picks.
+            payload = memoryview(payload.tobytes())
         self._recv_chunks.append(payload)
         self._recv_buffered += len(payload)
         self._readable.set()
@@ -136,10 +143,11 @@ class TunedYamuxStream(IMuxedStream):
         async with self._write_lock:
             view = memoryview(data)
             offset = 0
-            while True:
+            self._check_writable()
+            while offset < len(view):
+                # Checked before each batch, not after the last: once every byte is out, a reset arriving
+                # meanwhile (the peer read it all, answered and left) must not fail a completed write.
                 self._check_writable()
-                if offset >= len(view):
-                    return
                 if self._send_window == 0:
                     await self._wait_for_credit()
                     continue
