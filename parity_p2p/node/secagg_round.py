@@ -115,6 +115,7 @@ class SecureRounds:
         assert state is not None
         made = await trio.to_thread.run_sync(make_update, work, node.ctx.address, rs.round, state, rs.base_cid)
         rs.stats.train_seconds = made.metrics.seconds
+        rs.stats.phases.trained = rs.stats.phases.now()
         holders = sr.ctx.graph.neighbours[me]
         need = sr.ctx.threshold(me)
 
@@ -143,11 +144,13 @@ class SecureRounds:
         for survivor_set in list(sr.survivor_sets.values()):  # a leader may have asked already
             await self._answer(rs, sr, survivor_set)
         announcement = UpdateAnnouncement(cid, made.metrics.data_size, made.metrics.loss, made.metrics.seconds)
-        await node._publish(UPDATE_KIND.kind, announcement.payload(), rs.round)
-        self._emit("update.sent", rs, cid=cid, secure=True)
         leader = node._leader_now(rs)
-        if leader != me:
-            await node._push(rs, leader, cid, data)
+        async with trio.open_nursery() as nursery:  # the push is on the critical path: beside the announcement
+            if leader != me:
+                nursery.start_soon(node._push, rs, leader, cid, data)
+            nursery.start_soon(node._publish, UPDATE_KIND.kind, announcement.payload(), rs.round)
+        self._emit("update.sent", rs, cid=cid, secure=True)
+        rs.stats.phases.update_sent = rs.stats.phases.now()
 
     def _take_shares(self, rs: RoundState, sr: SecureRound, sender: str, packet: SharePacket) -> None:
         if sr.runner is None or sr.runner.phase is Phase.KEYS:
