@@ -50,8 +50,9 @@ REQUIREMENTS = APP_DIR / "requirements.txt"
 FLOWER_VENV = REPO / ".venv-flower"
 RESULTS = BENCH / "results"
 EXAMPLES = REPO / "examples"
-# Parity's session seed comes from on-chain randomness (prevrandao) and rounds.py does not return it, so the
-# Flower side uses a fixed seed through the same derivation: same partitioner and parameters, other draws.
+# Parity's session seed is on-chain randomness (prevrandao). When rounds.py's result carries it (fields
+# `session_seed` and `participants`), Flower replays that very session; until then Flower uses this fixed seed
+# through the same derivation: same partitioner and parameters, other draws.
 SEED = hashlib.sha256(b"bench/flower_compare.py session seed").digest()
 # bench/rounds.py's measure() recipe: DemoOptions(runners, rounds, "non_iid", 0.5, "fedavg", 2, 0.05, 30, ...).
 SPLIT, ALPHA, AGGREGATION, LOCAL_EPOCHS, LEARNING_RATE, ROUND_TIMEOUT = "non_iid", 0.5, "fedavg", 2, 0.05, 30
@@ -117,8 +118,30 @@ class Replay:
     final_state: dict[str, np.ndarray]
 
 
-def _session_work(runners: int, rounds: int, seed: bytes) -> tuple[Any, list[str]]:
-    """The SessionWork every Parity node derives for rounds.py's session, here with `seed` as the session seed."""
+@dataclass(frozen=True)
+class SessionDraw:
+    """What fixes a session's shards, held-out set, initial model and training seeds besides the spec."""
+
+    seed: bytes
+    participants: list[str]
+    from_parity: bool  # the very session Parity's nodes ran, or a fixed seed with made-up runner ids
+
+    @classmethod
+    def fixed(cls, runners: int, seed: bytes = SEED) -> SessionDraw:
+        return cls(seed, [f"0x{index:040x}" for index in range(1, runners + 1)], False)
+
+    @classmethod
+    def of(cls, parity: Any, runners: int) -> SessionDraw:
+        """Parity's own draw when its result carries one, else the fixed one."""
+        seed, participants = getattr(parity, "session_seed", None), getattr(parity, "participants", None)
+        if seed is None or participants is None:
+            return cls.fixed(runners)
+        raw = bytes.fromhex(seed.removeprefix("0x")) if isinstance(seed, str) else bytes(seed)
+        return cls(raw, [str(p) for p in participants], True)
+
+
+def _session_work(runners: int, rounds: int, draw: SessionDraw) -> tuple[Any, list[str]]:
+    """The SessionWork every Parity node derives for rounds.py's session, with `draw`'s seed and participants."""
     from parity_p2p.devnet.demo import DemoOptions, iris_spec
     from parity_p2p.node.work import SessionWork
     from parity_p2p.storage import compute_cid
@@ -126,15 +149,15 @@ def _session_work(runners: int, rounds: int, seed: bytes) -> tuple[Any, list[str
     options = DemoOptions(runners, rounds, SPLIT, ALPHA, AGGREGATION, LOCAL_EPOCHS, LEARNING_RATE, ROUND_TIMEOUT,
                           Path("unused"), 0)  # fmt: skip
     dataset = (EXAMPLES / "iris.csv").read_bytes()
-    participants = sorted(f"0x{index:040x}" for index in range(1, runners + 1))
-    return SessionWork.prepare(1, iris_spec(options, compute_cid(dataset)), dataset, seed, participants), participants
+    work = SessionWork.prepare(1, iris_spec(options, compute_cid(dataset)), dataset, draw.seed, draw.participants)
+    return work, sorted(work.participants, key=lambda runner: int(runner, 16))
 
 
-def write_recipe(folder: Path, runners: int, rounds: int) -> Replay:
+def write_recipe(folder: Path, runners: int, rounds: int, draw: SessionDraw) -> Replay:
     """Shards, held-out set, initial weights and training seeds from Parity's SessionWork; returns the replay."""
     from parity_p2p.node.work import evaluate_state
 
-    work, participants = _session_work(runners, rounds, SEED)
+    work, participants = _session_work(runners, rounds, draw)
     arrays: dict[str, Any] = {"x/eval": work.eval.features, "y/eval": work.eval.labels}
     for index, runner in enumerate(participants):
         shard = work.shard(runner)
@@ -153,7 +176,8 @@ def write_recipe(folder: Path, runners: int, rounds: int) -> Replay:
         "training": {"lr": training.learning_rate, "batch_size": training.batch_size,
                      "local_epochs": training.local_epochs, "optimizer": training.optimizer},
         "split": {"strategy": SPLIT, "alpha": ALPHA},
-        "session_seed": SEED.hex(),
+        "session_seed": draw.seed.hex(),
+        "same_session_as_parity": draw.from_parity,
         "shard_sizes": [int(work.shard_sizes[p]) for p in participants],
         "eval_rows": len(work.eval),
     }  # fmt: skip
@@ -174,7 +198,8 @@ def seed_spread(runners: int, rounds: int, seeds: int = SPREAD_SEEDS) -> dict[st
 
     finals = []
     for index in range(seeds):
-        work, participants = _session_work(runners, rounds, hashlib.sha256(SEED + bytes([index])).digest())
+        draw = SessionDraw.fixed(runners, hashlib.sha256(SEED + bytes([index])).digest())
+        work, participants = _session_work(runners, rounds, draw)
         final = _replay(work, participants, rounds)[-1]
         finals.append(float(evaluate_state(work, final).accuracy or 0.0))
     return {"seeds": seeds, "min": min(finals), "median": statistics.median(finals), "max": max(finals)}
@@ -360,7 +385,7 @@ class FlowerResult:
     run_seconds: float
 
 
-def measure_flower(runners: int, rounds: int) -> tuple[FlowerResult, Replay, float]:
+def measure_flower(runners: int, rounds: int, draw: SessionDraw) -> tuple[FlowerResult, Replay, float]:
     """One Flower deployment for `runners` SuperNodes and `rounds` rounds; also the in-process replay and the
     largest absolute weight difference between Flower's final model and the replay's."""
     ensure_flower_venv()
@@ -368,7 +393,7 @@ def measure_flower(runners: int, rounds: int) -> tuple[FlowerResult, Replay, flo
         root = Path(tmp)
         bench_dir = root / "recipe"
         bench_dir.mkdir()
-        replay = write_recipe(bench_dir, runners, rounds)
+        replay = write_recipe(bench_dir, runners, rounds, draw)
         up_started = time.monotonic()
         with Deployment(root, runners) as deployment:
             up = time.monotonic() - up_started
@@ -409,14 +434,16 @@ def measure_flower(runners: int, rounds: int) -> tuple[FlowerResult, Replay, flo
 def compare(runners: int, rounds: int) -> dict[str, Any]:
     import rounds as parity_rounds  # bench/rounds.py (maintained elsewhere): only measure() and its result
 
-    flower, replay, weight_diff = measure_flower(runners, rounds)
     parity: dict[str, Any] | None = None
     parity_error = None
+    draw = SessionDraw.fixed(runners)
     try:
-        parity = asdict(parity_rounds.measure(runners, rounds))
-    except Exception as error:  # the Flower figures took minutes: keep them, report the failure
+        measured = parity_rounds.measure(runners, rounds)
+        parity, draw = asdict(measured), SessionDraw.of(measured, runners)
+    except Exception as error:  # the Flower figures are still worth having: keep them, report the failure
         parity_error = f"{type(error).__name__}: {error}"
         print(f"parity {runners:2} nodes: FAILED, {parity_error}", file=sys.stderr, flush=True)
+    flower, replay, weight_diff = measure_flower(runners, rounds, draw)
     flower_accuracies = [r.eval_accuracy for r in flower.rounds]
     parity_overhead = parity["median_overhead_seconds"] if parity else 0.0
     ratio = flower.median_overhead_seconds / parity_overhead if parity_overhead > 0 else None
@@ -447,9 +474,9 @@ def markdown(comparisons: list[dict[str, Any]]) -> str:
         "Median of rounds 2..R. Overhead = wall time per round - training time of the slowest node.",
         "",
         "| nodes | rounds | Flower wall s | Flower overhead s | Parity wall s | Parity overhead s | "
-        "overhead ratio Flower/Parity | Flower final acc | Parity final acc | replay final acc | "
-        "replay final acc over 10 seeds (min / median / max) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "overhead ratio Flower/Parity | same shards | Flower final acc | Parity final acc | replay final acc | "
+        f"replay final acc over {SPREAD_SEEDS} other seeds (min / median / max) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in comparisons:
         f, p, spread = c["flower"], c["parity"], c["replay_final_accuracy_over_seeds"]
@@ -457,7 +484,8 @@ def markdown(comparisons: list[dict[str, Any]]) -> str:
         parity = f"{p['median_wall_seconds']:.3f} | {p['median_overhead_seconds']:.3f}" if p else "failed | failed"
         lines.append(
             f"| {c['runners']} | {c['rounds']} | {f['median_wall_seconds']:.3f} | {f['median_overhead_seconds']:.3f} | "
-            f"{parity} | {'n/a' if ratio is None else f'{ratio:.1f}x'} | {f['final_accuracy']:.3f} | "
+            f"{parity} | {'n/a' if ratio is None else f'{ratio:.1f}x'} | "
+            f"{'yes' if c['recipe']['same_session_as_parity'] else 'no'} | {f['final_accuracy']:.3f} | "
             f"{p['final_accuracy'] if p else float('nan'):.3f} | {c['replay_accuracies'][-1]:.3f} | "
             f"{spread['min']:.3f} / {spread['median']:.3f} / {spread['max']:.3f} |"
         )
@@ -466,11 +494,13 @@ def markdown(comparisons: list[dict[str, Any]]) -> str:
     ]
     lines += [
         "",
-        "Flower's shards come from Parity's SessionWork with a fixed seed; Parity's session seed is on-chain",
-        "randomness, so its shards are other draws of the same partitioner (non-IID, alpha 0.5). The replay column is",
-        "Parity's round logic in process on Flower's seed: equal to Flower's accuracy when both engines computed the",
-        "same models (the JSON also has the largest weight difference of the final models). The last column is that",
-        "replay over other session seeds: where a single run's final accuracy can fall, for either system.",
+        "Flower's shards, held-out set, initial model and training seeds come from Parity's own SessionWork.",
+        "same shards = yes: Flower replayed the very session Parity ran (seed and participants from rounds.py);",
+        "no: rounds.py does not return its on-chain session seed, so Flower's data is another draw of the same",
+        "partitioner (non-IID, alpha 0.5) from a fixed seed, and the two final accuracies are not comparable run",
+        "against run. replay = Parity's round logic in process on Flower's draw: equal to Flower's accuracy (JSON:",
+        "largest weight difference of the final models) when both engines computed the same models. The last column",
+        "is that replay over other seeds: the spread of final accuracy this recipe has from the draw alone.",
         *failures,
     ]
     return "\n".join(lines) + "\n"
