@@ -26,7 +26,7 @@ from parity_p2p.devnet.demo import EXAMPLES, DemoOptions, iris_spec, wait_for_vi
 from parity_p2p.node.api.client import NodeApiClient, endpoint_for
 
 HOSTS = 5
-ROUNDS = 7
+ROUNDS = 8  # three or four rounds after the rejoin: the rejoined node may sit out a gossip backoff (report)
 CUT_FROM, CUT_UNTIL = 3, 5  # cut when round 3 opens, rejoin when round 5 opens: rounds 3 and 4 without it
 MIN_PARTICIPANTS = 4  # the four that stay connected are exactly the quorum
 ROUND_TIMEOUT_S = 20  # a push, a fetch by CID and the attestations take a few 160 ms RTTs each; leave room
@@ -54,6 +54,7 @@ async def test_five_impaired_hosts_complete_a_session_and_a_cut_host_catches_up(
         NetLab(HOSTS, Impairment(delay_ms=80, loss=0.02, seed=8)) as lab,
         AnvilProcess(extra_args=("--host", lab.control_ip, "--accounts", str(HOSTS + 1))) as chain,
     ):
+        phases = {"lab and anvil": time.monotonic() - started}
         rpc_url = f"http://{lab.control_ip}:{chain.port}"
         async with JsonRpc(chain.url) as rpc:
             deployment = await deploy(rpc, chain.accounts[0], min_stake=100 * UNIT, unstake_cooldown=3600)
@@ -64,28 +65,32 @@ async def test_five_impaired_hosts_complete_a_session_and_a_cut_host_catches_up(
             runner = init_runner(host, tmp_path / host.name, chain.private_keys[index], rpc_url, deployment_file)
             await stake(deployment, chain.accounts[index], runner.peer_id)
             runners.append(runner)
+        phases["contracts, data dirs, stakes"] = time.monotonic() - started
         bootstraps = [r.multiaddr for r in runners[:2]]  # h1 and h2 (the cut host is preferably another)
         processes = [start_runner(lab, r, [a for a in bootstraps if a != r.multiaddr]) for r in runners]
         for runner, process in zip(runners, processes, strict=True):
             await wait_started(runner, process)
+        phases["nodes up"] = time.monotonic() - started
         # A node that cannot fetch the spec when it first sees the session declines it for good (see the report),
         # so the session is created only once every node is connected to every other.
         await wait_connected(runners, HOSTS - 1, timeout=60)
-        setup_s = time.monotonic() - started
+        phases["full mesh"] = setup_s = time.monotonic() - started
         try:
             record = await _play(lab, deployment, chain.accounts[0], runners)
-            caught_up = await _cut_host_view(next(r for r in runners if r.host.name == record.cut_host), record)
+            cut_runner = next(r for r in runners if r.host.name == record.cut_host)
+            caught_up = await _cut_host_view(cut_runner, record, runners)
         except BaseException:
             print(_logs(runners))
             raise
         stats = lab.stats()
+        print("setup timeline:", ", ".join(f"{k} at {v:.1f} s" for k, v in phases.items()))
         _report(lab, record, caught_up, setup_s, time.monotonic() - started, stats.ports, tmp_path)
 
     contributions = record.contributions()
     others = [r.host.name for r in runners if r.host.name != record.cut_host]
-    assert lab.backend in ("userspace-switch", "netem")
     assert stats.ports[record.cut_host].dropped_cut > 0, "the cut dropped nothing: the host was never cut off"
-    assert sum(p.dropped_loss for p in stats.ports.values()) > 0, "no frame was lost: the impairment did not apply"
+    if lab.backend == "userspace-switch":  # netem's losses are not counted by the switch
+        assert sum(p.dropped_loss for p in stats.ports.values()) > 0, "no frame lost: the impairment did not apply"
     for number in range(1, ROUNDS + 1):
         contributors = record.contributors_of(number)
         assert len(contributors) >= MIN_PARTICIPANTS, f"round {number}: only {contributors} contributed"
@@ -128,21 +133,26 @@ async def _play(lab: NetLab, deployment: Deployment, creator: object, runners: l
         return await watch(owner, session_id, runners, lab, plan, SESSION_TIMEOUT_S)
 
 
-async def _cut_host_view(runner: Runner, record: DrillRecord) -> dict[str, Any]:
-    """What the cut host's own node says: the session once it is over (bounded), and its events since the rejoin."""
+async def _cut_host_view(runner: Runner, record: DrillRecord, runners: list[Runner]) -> dict[str, Any]:
+    """What the cut host's own node says: the session once it is over (bounded), its events from the cut on, and
+    what its log and its peers' logs say about the session service and the gossip mesh (see the report)."""
     async with NodeApiClient(*endpoint_for(runner.home)) as node:
         with trio.move_on_after(60):
             while (info := await node.session(record.session_id)).status == "active":
                 await trio.sleep(0.5)
         rounds = await node.rounds(record.session_id)
-    after = [e for e in await replay_events(runner) if e.time >= record.rejoined_unix and e.kind in CATCH_UP_EVENTS]
+    events = [e for e in await replay_events(runner) if e.time >= record.cut_unix and e.kind in CATCH_UP_EVENTS]
+    after = [e for e in events if e.time >= record.rejoined_unix]
+    peers_logs = "".join(r.log_tail(10**7) for r in runners if r is not runner)
     return {
         "status": info.status, "current_round": info.current_round, "final_model_cid": info.final_model_cid,
         "rounds_seen": [r.round for r in rounds],
-        "events_after_rejoin": [
-            f"+{e.time - record.rejoined_unix:.1f}s {e.kind} round={e.data.get('round', '-')}" for e in after
+        "events_since_rejoin": [
+            f"{e.time - record.rejoined_unix:+.1f}s {e.kind} round={e.data.get('round', '-')}" for e in events
         ],
         "rounds_sent_after_rejoin": sorted({int(e.data["round"]) for e in after if e.kind == "update.sent"}),
+        "session_service_restarts": runner.log_tail(10**7).count("the session service failed"),
+        "graft_penalties_from_peers": peers_logs.count(f"GRAFT flood detected from peer {runner.peer_id}"),
     }  # fmt: skip
 
 

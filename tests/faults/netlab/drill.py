@@ -52,6 +52,7 @@ class DrillRecord:
     rounds: tuple[RoundOutcome, ...]
     cut_host: str
     cut_at_s: float
+    cut_unix: float
     rejoined_at_s: float
     rejoined_unix: float  # wall clock, to line the node's own events up with the rejoin
     completed_at_s: float
@@ -85,14 +86,14 @@ async def watch(
     seen_round = view.current_round
     done = await _rounds_done(owner, runners)
     outcomes: list[RoundOutcome] = []
-    cut_at = rejoined_at = rejoined_unix = 0.0
+    cut_at = cut_unix = rejoined_at = rejoined_unix = 0.0
     with trio.move_on_after(timeout):
         while True:
             view = await owner.sessions.get_session(session_id)
             active = view.status is SessionStatus.ACTIVE
             if active and not cut_at and view.current_round >= plan.from_round:
                 lab.cut(plan.host.host)
-                cut_at = time.monotonic() - start
+                cut_at, cut_unix = time.monotonic() - start, time.time()
             if active and cut_at and not rejoined_at and view.current_round >= plan.until_round:
                 lab.rejoin(plan.host.host)
                 rejoined_at, rejoined_unix = time.monotonic() - start, time.time()
@@ -117,7 +118,8 @@ async def watch(
     if view.status is not SessionStatus.COMPLETED:
         raise DrillTimeout(f"session {session_id} to complete (it is {view.status.name})", timeout, outcomes)
     return DrillRecord(
-        session_id, tuple(outcomes), plan.host.host.name, cut_at, rejoined_at, rejoined_unix, time.monotonic() - start,
+        session_id, tuple(outcomes), plan.host.host.name, cut_at, cut_unix, rejoined_at, rejoined_unix,
+        time.monotonic() - start,
         view.final_model_cid,
     )  # fmt: skip
 

@@ -6,7 +6,8 @@
 
 Every host-to-host frame crosses the switch once, so `delay_ms` one way gives an RTT of 2 x delay between hosts,
 and `loss` applies per frame and direction (like `netem delay 80ms loss 2%` on every host's interface). When the
-kernel has sch_netem the impairment is done by netem on the switch's host ports instead, and the switch only
+kernel has sch_netem the impairment is done by netem on the switch's host ports instead (then frames from the
+control port to a host are delayed too, and losses do not show in the switch's counters), and the switch only
 forwards and cuts (`backend` says which ran).
 """
 
@@ -18,6 +19,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -180,7 +182,7 @@ class NetLab:
         for link in self._root_links:
             run("ip", "link", "del", link, check=False)
         self._root_links.clear()
-        self.control_socket.unlink(missing_ok=True)
+        shutil.rmtree(self._workdir, ignore_errors=True)
 
     def _add_namespace(self, name: str) -> None:
         run("ip", "netns", "add", name)
