@@ -96,6 +96,8 @@ async def test_nodes_carry_on_through_a_chain_restart_and_a_lossy_rpc_without_se
     trouble = ("chain.unreachable", "session.interrupted", "node.service_failed")
     noticed = {i: Counter(e.kind for _, e in es if e.kind in trouble) for i, es in log.events.items()}
     print(f"chain trouble the nodes reported: {noticed}")
+    reasons = {e.data["reason"] for es in log.events.values() for _, e in es if e.kind == "node.service_failed"}
+    print(f"session services that failed and were restarted by their daemon: {reasons}")
     assert any(noticed.values()), "no node noticed the chain going away: the restart tested nothing"
     assert timeout_first.fired and lose_answers.fired, "the proxy never interfered with a transaction"
     assert flaky.by_function["SessionManager.joinSession"] == 1 and flaky.by_function["SessionManager.claim"] == 1
