@@ -167,12 +167,14 @@ class Devnet:
             trio.run(self._register, deployment, index, result.peer_id)
             homes.append((index, home, result.address, result.peer_id))
             report(f"runner {index}: {result.address} staked {self.stake // UNIT} USDFC, peer {result.peer_id}")
-        bootstrap: list[str] = []
-        for index, home, address, peer_id in homes:
-            process, log = self._spawn(home, bootstrap)
+        # The first runner is every other one's bootstrap peer, so it comes up alone; the rest start together: each
+        # spends seconds importing torch and unlocking its key, and one after another that added up to minutes.
+        first = self._spawn(homes[0][1], [])
+        self._wait_for_api(homes[0][1], *first)
+        bootstrap: list[str] = trio.run(self._listen_addrs, homes[0][1])
+        spawned = [first] + [self._spawn(home, bootstrap) for _, home, _, _ in homes[1:]]
+        for (index, home, address, peer_id), (process, log) in zip(homes, spawned, strict=True):
             self._wait_for_api(home, process, log)
-            if not bootstrap:
-                bootstrap = trio.run(self._listen_addrs, home)
             self._by_index[index] = process
             self.state.nodes.append(DevnetNode(index, address, peer_id, home, log, process.pid))
         report(f"{len(homes)} parity-node processes up, bootstrapping from {bootstrap[0] if bootstrap else '-'}")
