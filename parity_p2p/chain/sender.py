@@ -7,7 +7,8 @@ Policy (see docs/chain-client.md):
   with the *same signed bytes* after asking the node for the transaction's hash, so it can never be sent as
   two transactions. When the outcome stays unknown, the local nonce is dropped and re-read from the node.
 - Gas is estimated first, so most reverts surface before anything is sent, as ContractRevert.
-- Receipts are polled until `receipt_timeout`; a mined failure is replayed with eth_call to decode the reason.
+- Receipts are polled at once, then at doubling intervals up to `poll_interval`, until `receipt_timeout`; a mined
+  failure is replayed with eth_call to decode the reason.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TxPolicy:
     receipt_timeout: float = 120.0
-    poll_interval: float = 0.5  # the first poll is immediate: an automining devnet answers at once
+    poll_interval: float = 0.5  # the slowest receipt polling; the first poll is immediate (automining devnets)
+    first_poll_interval: float = 0.05  # then polls double from this up to poll_interval: a block soon is likely
     broadcast_attempts: int = 4
     retry_backoff: float = 0.5
     gas_margin_percent: int = 25  # added to the estimate: state can move between estimate and inclusion
@@ -202,6 +204,7 @@ class TransactionSender:
     async def wait_for_receipt(self, tx_hash: str, timeout: float | None = None) -> dict[str, Any]:
         """The raw receipt, polling until `timeout` (default: policy). Survives a node hiccup while waiting."""
         limit = self.policy.receipt_timeout if timeout is None else timeout
+        interval = min(self.policy.first_poll_interval, self.policy.poll_interval)
         with trio.move_on_after(limit):
             while True:
                 try:
@@ -210,7 +213,8 @@ class TransactionSender:
                     receipt = None
                 if receipt is not None and receipt.get("blockNumber") is not None:
                     return receipt
-                await trio.sleep(self.policy.poll_interval)
+                await trio.sleep(interval)
+                interval = min(2 * interval, self.policy.poll_interval)
         raise ReceiptTimeoutError(tx_hash, limit)
 
     async def _failure_reason(self, call: dict[str, Any], receipt: dict[str, Any]) -> ChainError:

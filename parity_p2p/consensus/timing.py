@@ -82,3 +82,24 @@ def collect_decision(now: float, window: RoundWindow, received: int, expected: i
     if now >= window.give_up_at:
         return Collect.GIVE_UP
     return Collect.WAIT
+
+
+@dataclass(frozen=True)
+class PollBackoff:
+    """How often to ask the chain whether a round closed. Right after news on the round its end is likely near, so
+    poll every `floor` seconds; each quiet poll waits `factor` times longer, up to `ceiling` (long training rounds
+    then cost the chain node few requests)."""
+
+    floor: float = 0.05
+    ceiling: float = 0.5
+    factor: float = 1.5
+
+    def __post_init__(self) -> None:
+        if not 0 < self.floor <= self.ceiling:
+            raise ValueError(f"need 0 < floor <= ceiling, got floor={self.floor}, ceiling={self.ceiling}")
+        if self.factor < 1:
+            raise ValueError(f"factor must be >= 1, got {self.factor}")
+
+    def after(self, interval: float) -> float:
+        """The wait after a quiet poll that waited `interval`."""
+        return min(self.ceiling, max(self.floor, interval * self.factor))

@@ -50,6 +50,7 @@ class RoundStats:
     wait_seconds: float = 0.0
     bytes_sent: int = 0
     bytes_received: int = 0
+    push_attempts: int = 0  # more than one: the leader refused at first (still closing the previous round)
     loss: float | None = None
     accuracy: float | None = None
     leader: str = ""
@@ -58,6 +59,7 @@ class RoundStats:
     attested: bool | None = None
     check: str = ""  # how this node verified the leader's proposal: "recomputed" or "light"
     refusal: str = ""
+    prefetched: int = 0  # others' updates a recomputation found here (fetched on announcement, before the proposal)
     phases: RoundPhases = field(default_factory=RoundPhases)
 
 
@@ -79,7 +81,6 @@ class RoundState:
     led_steps: set[int] = field(default_factory=set)
     ready: trio.Event = field(default_factory=trio.Event)  # base model known: verification may start
     changed: trio.Event = field(default_factory=trio.Event)
-    closed: trio.Event = field(default_factory=trio.Event)  # this node (as leader) saw its submitRound mined
     stats: RoundStats = field(init=False)
 
     def __post_init__(self) -> None:

@@ -24,7 +24,7 @@ import trio
 from eth_utils.address import to_checksum_address
 
 from parity_p2p.chain import ChainError, Contribution, RoundResult, SessionStatus, SessionView
-from parity_p2p.chain.types import Proposal
+from parity_p2p.chain.types import Proposal, RoundRecord
 from parity_p2p.consensus.attestation import (
     RoundStatement,
     SigningDomain,
@@ -38,7 +38,7 @@ from parity_p2p.consensus.election import leader_at
 from parity_p2p.consensus.equivocation import Evidence, ProposalBook, SignedProposal
 from parity_p2p.consensus.merkle import update_digest, updates_root
 from parity_p2p.consensus.proposal import RoundProposal, decide_attestation, light_model_problems, models_match
-from parity_p2p.consensus.timing import Collect, collect_decision, round_window
+from parity_p2p.consensus.timing import Collect, PollBackoff, collect_decision, round_window
 from parity_p2p.gossip.errors import GossipError, UpdateRejected
 from parity_p2p.gossip.pubsub import GossipMessage
 from parity_p2p.gossip.topics import session_topic
@@ -77,9 +77,9 @@ logger = logging.getLogger(__name__)
 
 SCALE = 1_000_000  # loss and accuracy go on-chain scaled by 1e6
 GENESIS = "genesis"  # base of round 1: the model every runner derives from the session seed
-SUBMIT_MARGIN_S = 2.0
-PUSH_ATTEMPTS = 8
-PUSH_RETRY_S = 0.25  # stop gathering attestations this long before failover, to get the transaction mined
+SUBMIT_MARGIN_S = 2.0  # stop gathering attestations this long before failover, to get the transaction mined
+PUSH_ATTEMPTS = 20
+PUSH_RETRY_S = 0.1  # a leader refuses until it sees the new round open: retry often, ~2 s in all
 
 
 class SessionSetupError(RuntimeError):
@@ -125,6 +125,8 @@ class SessionRunner:
         self._round_nursery: trio.Nursery | None = None
         self._clock_offset = 0.0  # chain time minus wall time
         self._clock_block = -1
+        self._quorum: int | None = None  # attestations submitRound needs: fixed once the session is active
+        self._closed: tuple[int, RoundRecord] | None = None  # the last round seen finalised (the next one's base)
 
     # ---- lifecycle ----------------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -171,14 +173,14 @@ class SessionRunner:
         self.ctx.emit("session.joined", {"session": self.session_id, "shard": self.work.shard_sizes.get(self.me)})
 
     async def _rounds(self) -> None:
+        view = await self.ctx.chain.sessions.get_session(self.session_id)
+        await self._sync_clock()
         while True:
-            view = await self.ctx.chain.sessions.get_session(self.session_id)
             self.view = view
-            await self._sync_clock()
             if view.status is not SessionStatus.ACTIVE:
                 self.status = view.status.name.lower()
                 return
-            await self._play_round(view)
+            view = await self._play_round(view)  # the view that closed the round opens the next one
 
     async def _after_end(self) -> None:
         self.ctx.emit("session.ended", {"session": self.session_id, "status": self.status})
@@ -200,7 +202,7 @@ class SessionRunner:
             rs.started_at = started_at
         return rs
 
-    async def _play_round(self, view: SessionView) -> None:
+    async def _play_round(self, view: SessionView) -> SessionView:
         number = view.current_round
         self.current_round = number
         if self.ctx.membership is not None:
@@ -215,33 +217,55 @@ class SessionRunner:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._train_and_send, rs)
             nursery.start_soon(self._lead_when_elected, rs)
+            self._round_nursery = nursery
             for leader, proposal in list(rs.proposals.items()):  # proposals that came before we were ready
                 self._spawn_verification(nursery, rs, leader, proposal)
-            self._round_nursery = nursery
-            await self._wait_finalized(rs)
+            for runner in list(rs.announcements):  # announcements that came before we were ready
+                self._prefetch(rs, runner)
+            closed = await self._wait_finalized(rs)
             nursery.cancel_scope.cancel()
         self._round_nursery = None
+        return closed
 
     async def _base_model(self, number: int) -> tuple[str, State]:
         work = self._work()
         template = work.initial_state()
         if number == 1:
             return GENESIS, template
-        record = await self.ctx.chain.sessions.get_round(self.session_id, number - 1)
+        if self._closed is not None and self._closed[0] == number - 1:
+            record = self._closed[1]
+        else:
+            record = await self.ctx.chain.sessions.get_round(self.session_id, number - 1)
         data = await self.ctx.store.aget(record.model_cid)
         return record.model_cid, await trio.to_thread.run_sync(read_global, work, data, template)
 
-    async def _wait_finalized(self, rs: RoundState) -> None:
+    async def _wait_finalized(self, rs: RoundState) -> SessionView:
+        """Watch the chain until the round closes; returns the session view that shows it closed.
+
+        Only a new block can close a round, so each poll reads the latest block (one cheap call) and the session
+        only when the block changed. Any news on the round (an update, a proposal, our own attestation, our own
+        submitRound mined) means the end may be near: polling restarts fast and slows down while nothing happens."""
         started = time.monotonic()
+        backoff = PollBackoff(self.ctx.fast_poll_s, max(self.ctx.fast_poll_s, self.ctx.poll_interval_s))
+        interval = backoff.floor
+        seen = -1
         while True:
-            view = await self.ctx.chain.sessions.get_session(self.session_id)
-            if view.status is not SessionStatus.ACTIVE or view.current_round > rs.round:
-                break
-            await self._sync_clock()
-            await trio.sleep(self.ctx.poll_interval_s)
+            number, stamp = await self.ctx.chain.latest_block()
+            if number != seen:
+                seen = number
+                self._anchor_clock(number, stamp)
+                view = await self.ctx.chain.sessions.get_session(self.session_id)
+                if view.status is not SessionStatus.ACTIVE or view.current_round > rs.round:
+                    break
+            news = False
+            with trio.move_on_after(interval):
+                await rs.changed.wait()
+                news = True
+            interval = backoff.floor if news else backoff.after(interval)
         record = await self.ctx.chain.sessions.get_round(self.session_id, rs.round)
         if not record.model_cid:
-            return  # the session ended (abandoned) without this round
+            return view  # the session ended (abandoned) without this round
+        self._closed = (rs.round, record)
         stats = rs.stats
         stats.phases.finalized_seen = stats.phases.now()
         stats.wait_seconds = time.monotonic() - started
@@ -253,6 +277,7 @@ class SessionRunner:
             {"session": self.session_id, "round": rs.round, "leader": record.leader, "model_cid": record.model_cid,
              "loss": stats.loss, "accuracy": stats.accuracy},
         )  # fmt: skip
+        return view
 
     # ---- every participant --------------------------------------------------------------------------------------
     async def _train_and_send(self, rs: RoundState) -> None:
@@ -265,15 +290,18 @@ class SessionRunner:
             return  # a manual submission (submit_own_update) came first
         cid = await self.ctx.store.aadd(made.data)
         rs.my_update_cid = cid
-        update, _ = await trio.to_thread.run_sync(self._read_update, rs, made.data, self.me)
-        rs.updates[self.me] = (update, cid)
-        rs.poke()
         announcement = UpdateAnnouncement(cid, made.metrics.data_size, made.metrics.loss, made.metrics.seconds)
-        await self._publish(UPDATE_KIND.kind, announcement.payload(), rs.round)
-        self.ctx.emit("update.sent", {"session": self.session_id, "round": rs.round, "cid": cid})
         leader = self._leader_now(rs)
-        if leader != self.me:
-            await self._push(rs, leader, cid, made.data)
+        # The push to the leader is on the round's critical path: it starts at once, beside the announcement and
+        # the decoding of our own copy (which we need only if we lead or verify).
+        async with trio.open_nursery() as nursery:
+            if leader != self.me:
+                nursery.start_soon(self._push, rs, leader, cid, made.data)
+            nursery.start_soon(self._publish, UPDATE_KIND.kind, announcement.payload(), rs.round)
+            update, _ = await trio.to_thread.run_sync(self._read_update, rs, made.data, self.me)
+            rs.updates[self.me] = (update, cid)
+            rs.poke()
+        self.ctx.emit("update.sent", {"session": self.session_id, "round": rs.round, "cid": cid})
         rs.stats.phases.update_sent = rs.stats.phases.now()
 
     async def _push(self, rs: RoundState, leader: str, cid: str, data: bytes) -> None:
@@ -281,6 +309,7 @@ class SessionRunner:
         refusal is retried briefly; failing that, the leader can fetch it by CID from our announcement."""
         reason = ""
         for _attempt in range(PUSH_ATTEMPTS):
+            rs.stats.push_attempts += 1
             try:
                 with trio.fail_after(60):
                     await push_update(
@@ -356,10 +385,16 @@ class SessionRunner:
 
     async def _accept_update(self, rs: RoundState, sender: str, cid: str, data: bytes) -> str:
         """Validate an update's bytes for `sender`; keep it if good. Returns the reason it was refused, or ""."""
-        if await trio.to_thread.run_sync(compute_cid, data) != cid:
-            return "the bytes do not hash to the announced CID"
+
+        def check() -> Any:  # one thread hop for both: on a busy machine each hop costs a scheduling delay
+            if compute_cid(data) != cid:
+                return None
+            return self._read_update(rs, data, sender)[0]
+
         try:
-            update, _ = await trio.to_thread.run_sync(self._read_update, rs, data, sender)
+            update = await trio.to_thread.run_sync(check)
+            if update is None:
+                return "the bytes do not hash to the announced CID"
         except (LearningError, UpdateMismatch) as exc:
             self.ctx.emit(
                 "update.rejected", {"session": self.session_id, "round": rs.round, "runner": sender, "reason": str(exc)}
@@ -425,6 +460,23 @@ class SessionRunner:
             return
         await self._propose_and_submit(rs, window.failover_at)
 
+    def _prefetch(self, rs: RoundState, runner: str) -> None:
+        """Fetch an announced update as soon as it is announced, not when the proposal asks for it: a follower's
+        recomputation then finds it here and verification leaves the critical path's transfer. Only when this node
+        will recompute (the light check reads no updates), and only for the round being played."""
+        nursery, state, announcement = self._round_nursery, rs.global_state, rs.announcements.get(runner)
+        if nursery is None or state is None or announcement is None or rs.round != self.current_round:
+            return
+        if runner == self.me or runner in rs.updates or runner in rs.fetching or not self._recomputes(state):
+            return
+        rs.fetching.add(runner)
+        nursery.start_soon(self._pull_update, rs, runner, announcement.update_cid)
+
+    def _recomputes(self, state: State) -> bool:
+        """Whether followers recompute the aggregate of this model (else the light check runs)."""
+        model_bytes = sum(t.numel() * t.element_size() for t in state.values())
+        return len(self.participants) * model_bytes <= self.ctx.max_recompute_bytes
+
     async def _pull_update(self, rs: RoundState, runner: str, cid: str) -> None:
         peer = rs.peers.get(runner)
         if peer:
@@ -471,7 +523,9 @@ class SessionRunner:
             "round.proposed",
             {"session": self.session_id, "round": rs.round, "model_cid": model_cid, "updates": len(included)},
         )
-        quorum = await self.ctx.chain.sessions.quorum(self.session_id)
+        if self._quorum is None:
+            self._quorum = await self.ctx.chain.sessions.quorum(self.session_id)
+        quorum = self._quorum
         with trio.move_on_after(max(0.0, failover_at - SUBMIT_MARGIN_S - self._now())):
             while len(votes) < quorum:
                 await rs.changed.wait()
@@ -494,7 +548,7 @@ class SessionRunner:
             self.ctx.emit("round.submit_failed", {"session": self.session_id, "round": rs.round, "reason": str(exc)})
             return
         phases.receipt = phases.now()
-        rs.closed.set()
+        rs.poke()  # the round is closed: our finalisation watch looks at the chain now
         self.ctx.emit("round.submitted", {"session": self.session_id, "round": rs.round, "model_cid": model_cid})
 
     # ---- follower -----------------------------------------------------------------------------------------------
@@ -558,6 +612,11 @@ class SessionRunner:
         try:
             updates = []
             for item in p.included:
+                held = rs.updates.get(runner_id(item.runner))
+                if held is not None and held[1] == item.update_cid:  # prefetched, and validated for this runner
+                    updates.append(held[0])
+                    rs.stats.prefetched += item.runner != self.ctx.address
+                    continue
                 data = await self.ctx.store.aget(item.update_cid, max_size=work.decode_limits(state).max_total_bytes)
                 update, _ = await trio.to_thread.run_sync(self._read_update, rs, data, runner_id(item.runner))
                 updates.append(update)
@@ -594,6 +653,7 @@ class SessionRunner:
                     rs.announcements[sender] = announcement
                     rs.peers[sender] = message.origin_peer
                     self.train_times.append(announcement.train_seconds)
+                    self._prefetch(rs, sender)
                 elif envelope.kind == PROPOSAL_KIND.kind:
                     self._on_proposal(rs, sender, ProposalMessage.parse(envelope.payload), nursery)
                 elif envelope.kind == ATTESTATION_KIND.kind:
@@ -649,10 +709,13 @@ class SessionRunner:
         return time.time() + self._clock_offset
 
     async def _sync_clock(self) -> None:
+        number, stamp = await self.ctx.chain.latest_block()
+        self._anchor_clock(number, stamp)
+
+    def _anchor_clock(self, number: int, stamp: int) -> None:
         """Re-anchor chain time on each new block: a block is stamped about when it is made, and we see it within
         a poll interval. Between blocks the offset holds (an idle devnet makes no blocks, so the latest timestamp
         alone would look ever older). Devnets can run ahead (evm_increaseTime) or behind (evm_revert)."""
-        number, stamp = await self.ctx.chain.latest_block()
         if number != self._clock_block:
             self._clock_block = number
             self._clock_offset = stamp - time.time()

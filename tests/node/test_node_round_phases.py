@@ -1,0 +1,81 @@
+"""Per-round phase marks: real nodes record when each step of a round happened, in order, and the control API's
+rounds view carries them; followers verify with updates fetched on announcement; the finalisation watch backs off."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fixtures.devchain import DevChain
+from fixtures.node_network import create_iris_session, running_nodes, start_when_joined, wait_completed, wait_for
+
+from parity_p2p.consensus.timing import PollBackoff
+from parity_p2p.node.chain_sessions import ChainSessions
+from parity_p2p.node.session_node_service import SessionApi
+
+LEADER_ORDER = ("trained", "collected", "aggregated", "proposed", "attestation_quorum", "submitted", "receipt")
+FOLLOWER_ORDER = ("base_ready", "trained", "update_sent", "finalized_seen")
+VERIFY_ORDER = ("proposal_received", "verified", "attested", "finalized_seen")
+
+
+def _in_order(phases: dict[str, Any], names: tuple[str, ...]) -> None:
+    marks = [phases[n] for n in names]
+    assert all(isinstance(m, float) for m in marks), dict(zip(names, marks, strict=True))
+    assert marks == sorted(marks), dict(zip(names, marks, strict=True))
+    assert marks[0] >= 0.0
+
+
+async def test_every_round_records_its_phases_in_order_and_the_api_shows_them(
+    dev_chain: DevChain, tmp_path: Path
+) -> None:
+    runners = list(dev_chain.accounts[1:4])
+    async with (
+        running_nodes(dev_chain, tmp_path, runners) as nodes,
+        await dev_chain.client(dev_chain.accounts[6]) as owner,
+    ):
+        session_id = await create_iris_session(owner, nodes[0], total_rounds=2, max_participants=3, round_timeout=30)
+        await start_when_joined(owner, session_id, 3)
+        await wait_completed(owner, session_id, 120, nodes)
+        leaders, prefetched = set(), 0
+        for node in nodes:
+            await wait_for(lambda n=node: session_id in n.service.finished, 30, "the runner to wind up")
+            api = SessionApi(node.service, ChainSessions(node.chain, node.account.address), node.chain)
+            rounds = await api.rounds(session_id)
+            assert rounds is not None and [r.round for r in rounds] == [1, 2]
+            for info in rounds:
+                local = json.loads(json.dumps(info.local))  # what GET /v1/sessions/{id}/rounds sends
+                phases = local["phases"]
+                assert phases["opened_at"] > 0
+                _in_order(phases, FOLLOWER_ORDER)
+                if local["led"] and phases["receipt"] is not None:
+                    leaders.add(info.round)
+                    _in_order(phases, LEADER_ORDER)
+                    assert phases["receipt"] <= phases["finalized_seen"]
+                else:
+                    _in_order(phases, VERIFY_ORDER)
+                    assert local["check"] == "recomputed"
+                    prefetched += local["prefetched"]
+        assert leaders == {1, 2}
+        # Followers found the others' updates already fetched (on announcement) when the proposal came: up to 2
+        # per follower and round (the leader's and the other follower's); a prefetch may lose a race, not all.
+        assert prefetched > 0
+
+
+def test_the_finalisation_poll_starts_fast_and_slows_to_its_ceiling() -> None:
+    backoff = PollBackoff(floor=0.05, ceiling=0.5, factor=2.0)
+    waits = [backoff.floor]
+    for _ in range(6):
+        waits.append(backoff.after(waits[-1]))
+    assert waits == [0.05, 0.1, 0.2, 0.4, 0.5, 0.5, 0.5]
+    assert backoff.after(0.0) == 0.05  # never below the floor
+
+
+@pytest.mark.parametrize(
+    ("floor", "ceiling", "factor", "message"),
+    [(0.0, 0.5, 1.5, "floor"), (0.6, 0.5, 1.5, "floor"), (0.05, 0.5, 0.9, "factor")],
+)
+def test_a_poll_backoff_that_cannot_work_is_refused(floor: float, ceiling: float, factor: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PollBackoff(floor, ceiling, factor)
