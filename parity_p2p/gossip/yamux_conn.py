@@ -71,7 +71,7 @@ class _FrameReader:
         self._chunks: deque[memoryview] = deque()
         self._size = 0
 
-    async def read_exactly(self, n: int) -> memoryview:
+    async def _fill(self, n: int) -> None:
         while self._size < n:
             # read(None): whatever is available; for a Noise session exactly one decrypted message.
             data = await self._conn.read(None)
@@ -80,13 +80,24 @@ class _FrameReader:
             self._chunks.append(memoryview(data))
             self._size += len(data)
         self._size -= n
+
+    async def read_exactly(self, n: int) -> memoryview:
+        await self._fill(n)
         first = self._chunks[0]
         if len(first) > n:
             self._chunks[0] = first[n:]
             return first[:n]
         if len(first) == n:
             return self._chunks.popleft()
-        parts: list[memoryview] = []  # a frame split across messages (py-libp2p's 65,548-byte frames do this)
+        return memoryview(b"".join(self._take(n)))  # a header split across messages: 12 bytes copied
+
+    async def read_pieces(self, n: int) -> list[memoryview]:
+        """n bytes as slices of the messages they arrived in (a DATA payload: no copy, however it was cut)."""
+        await self._fill(n)
+        return self._take(n)
+
+    def _take(self, n: int) -> list[memoryview]:
+        parts: list[memoryview] = []
         remaining = n
         while remaining:
             chunk = self._chunks[0]
@@ -97,7 +108,7 @@ class _FrameReader:
                 parts.append(chunk[:remaining])
                 self._chunks[0] = chunk[remaining:]
                 remaining = 0
-        return memoryview(b"".join(parts))
+        return parts
 
 
 class TunedYamux(IMuxedConn):
@@ -226,7 +237,7 @@ class TunedYamux(IMuxedConn):
                 if head.type == FrameType.DATA:
                     if head.length > self.settings.receive_window_bytes:
                         raise YamuxProtocolError(f"DATA frame of {head.length} bytes exceeds any window we give")
-                    body = await reader.read_exactly(head.length) if head.length else memoryview(b"")
+                    body = await reader.read_pieces(head.length) if head.length else []
                     self._on_stream_frame(head, body)
                 elif head.type == FrameType.WINDOW_UPDATE:
                     self._on_stream_frame(head, None)
@@ -250,7 +261,7 @@ class TunedYamux(IMuxedConn):
         except _CONNECTION_ERRORS as exc:
             logger.debug("yamux connection to %s lost: %r", self.peer_id, exc)
 
-    def _on_stream_frame(self, head: FrameHeader, body: memoryview | None) -> None:
+    def _on_stream_frame(self, head: FrameHeader, body: list[memoryview] | None) -> None:
         stream = self._streams.get(head.stream_id)
         if head.flags & Flag.SYN:
             stream = self._on_syn(head.stream_id)
@@ -259,7 +270,7 @@ class TunedYamux(IMuxedConn):
         if stream is None:
             return  # a stream we already forgot (reset or closed both ways): its late frames are dropped
         if body is not None:
-            if not stream.on_data(body):
+            if not stream.on_data(body, head.length):
                 raise YamuxProtocolError(f"stream {head.stream_id}: DATA beyond the receive window")
         elif head.length:
             stream.on_window_update(head.length)

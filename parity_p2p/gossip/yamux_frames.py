@@ -74,6 +74,8 @@ class MuxerSettings:
     receive_window_bytes: int = 16 * 1024 * 1024
     """Per stream: the most a peer may send us ahead of our reader (the most we buffer for one stream). 16 MiB
     is go-yamux's maximum; a window update goes out once half of it has been read (go-yamux's rule)."""
+    frame_payload_bytes: int = MAX_DATA_PAYLOAD
+    """Largest DATA payload we send. The default makes a frame exactly one Noise message."""
     write_batch_bytes: int = 256 * 1024
     """A stream write hands the connection up to this many payload bytes (several frames) in one socket write."""
     window_wait_timeout_s: float = 30.0
@@ -89,6 +91,8 @@ class MuxerSettings:
             raise HostConfigError("receive_window_bytes", f"must be between {INITIAL_WINDOW} and 2**31")
         if self.write_batch_bytes < 1:
             raise HostConfigError("write_batch_bytes", "must be positive")
+        if not 1 <= self.frame_payload_bytes <= INITIAL_WINDOW:
+            raise HostConfigError("frame_payload_bytes", f"must be between 1 and {INITIAL_WINDOW}")
         if self.window_wait_timeout_s <= 0:
             raise HostConfigError("window_wait_timeout_s", "must be positive")
         if self.accept_backlog < 1 or self.max_pending_control_frames < 16:

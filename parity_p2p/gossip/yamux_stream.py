@@ -15,7 +15,7 @@ import trio
 from libp2p.abc import IMuxedStream
 from libp2p.stream_muxer.exceptions import MuxedStreamClosed, MuxedStreamEOF, MuxedStreamReset
 
-from .yamux_frames import INITIAL_WINDOW, MAX_DATA_PAYLOAD, Flag, FrameType, MuxerSettings, header
+from .yamux_frames import INITIAL_WINDOW, Flag, FrameType, MuxerSettings, header
 
 if TYPE_CHECKING:
     from .yamux_conn import TunedYamux
@@ -59,19 +59,21 @@ class TunedYamuxStream(IMuxedStream):
         self._recv_credit += delta
         return delta
 
-    def on_data(self, payload: memoryview) -> bool:
-        """Buffer a DATA payload; False if it exceeds the credit we gave (the caller closes the connection)."""
-        if len(payload) > self._recv_credit:
+    def on_data(self, payload: list[memoryview], size: int) -> bool:
+        """Buffer a DATA payload (its pieces, as they lie in the decrypted messages); False if it exceeds the
+        credit we gave (the caller closes the connection)."""
+        if size > self._recv_credit:
             return False
-        self._recv_credit -= len(payload)
-        if self.is_reset or not payload:
+        self._recv_credit -= size
+        if self.is_reset or not size:
             return True  # credit used either way; the bytes of a reset stream are dropped
-        if len(payload) * _PIN_FACTOR < memoryview(payload.obj).nbytes:
-            # A small slice would keep its whole Noise message alive while it waits to be read: copied, so the
-            # memory a stream holds stays within _PIN_FACTOR x its window whatever frame sizes a peer picks.
-            payload = memoryview(payload.tobytes())
-        self._recv_chunks.append(payload)
-        self._recv_buffered += len(payload)
+        for piece in payload:
+            if len(piece) * _PIN_FACTOR < memoryview(piece.obj).nbytes:
+                # A small slice would keep its whole Noise message alive while it waits to be read: copied, so
+                # the memory a stream holds stays within _PIN_FACTOR x its window whatever frames a peer sends.
+                piece = memoryview(piece.tobytes())
+            self._recv_chunks.append(piece)
+        self._recv_buffered += size
         self._readable.set()
         return True
 
@@ -153,8 +155,9 @@ class TunedYamuxStream(IMuxedStream):
                     continue
                 end = offset + min(self._send_window, len(view) - offset, self._settings.write_batch_bytes)
                 parts: list[bytes | memoryview] = []
-                for start in range(offset, end, MAX_DATA_PAYLOAD):
-                    size = min(MAX_DATA_PAYLOAD, end - start)
+                frame = self._settings.frame_payload_bytes
+                for start in range(offset, end, frame):
+                    size = min(frame, end - start)
                     parts.append(header(FrameType.DATA, Flag.NONE, self.stream_id, size))
                     parts.append(view[start : start + size])
                 self._send_window -= end - offset

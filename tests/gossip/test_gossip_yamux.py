@@ -29,6 +29,8 @@ CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 RAW = "/parity/test-raw/1.0.0"
 TUNED = TransportSettings()
 STOCK = TransportSettings(tuned=False)
+BIG_FRAMES = TransportSettings(muxer=MuxerSettings(frame_payload_bytes=INITIAL_WINDOW))
+"""Frames of 256 KiB span four Noise messages: legal Yamux (go-yamux and py-libp2p read them), not our default."""
 
 
 @dataclass
@@ -68,7 +70,11 @@ def muxed(stream: FramedStream) -> object:
     return stream._stream.muxed_stream  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("sender", "receiver"), [(TUNED, STOCK), (STOCK, TUNED)], ids=["tuned->stock", "stock->tuned"])
+@pytest.mark.parametrize(
+    ("sender", "receiver"),
+    [(TUNED, STOCK), (STOCK, TUNED), (BIG_FRAMES, STOCK), (BIG_FRAMES, TUNED)],
+    ids=["tuned->stock", "stock->tuned", "big-frames->stock", "big-frames->tuned"],
+)
 async def test_large_pushes_cross_between_stock_and_tuned_hosts_intact(
     tmp_path: Path, sender: TransportSettings, receiver: TransportSettings
 ) -> None:
