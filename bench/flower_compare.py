@@ -6,11 +6,13 @@ bench/rounds.py's `measure(runners, rounds)` (anvil + N `parity-node start` proc
 Iris MLP with rounds.py's recipe (non-IID Dirichlet alpha 0.5, FedAvg, 2 local epochs, lr 0.05, batch 8, SGD).
 
 Shards, held-out set, initial weights and per-(round, runner) training seeds come from Parity's own
-`SessionWork.prepare` (the code every node runs) with a fixed session seed, and the ClientApps train through
-`parity_p2p.learning` itself (bench/flower_app/paritybench/recipe.py). Per round: wall time, training time
-(reported by the ClientApps as metrics, slowest node), non-training overhead = wall - training; the final
-accuracy on the held-out set. An in-process replay of Parity's round logic on the same seed checks that Flower
-computed the same models (`replay_*`).
+`SessionWork.prepare` (the code every node runs; Parity's session seed when rounds.py returns it, else a fixed
+one, see SEED), and the ClientApps train through `parity_p2p.learning` itself (bench/flower_app/paritybench/
+recipe.py). Per round: wall time, training time (reported by the ClientApps as metrics, slowest node; a fresh
+ClientApp process's torch warm-up is timed apart and stays in the overhead), non-training overhead = wall -
+training; the final accuracy on the held-out set. Parity runs first, then Flower, never at the same time (two
+cores). An in-process replay of Parity's round logic on Flower's draw checks that Flower computed the same
+models (`replay_*`), and the replay over other seeds shows how much the final accuracy moves with the draw alone.
 
 Flower runs in its own venv, .venv-flower, built here on first use (idempotent): flwr 1.42.0 requires
 typer<0.21 (ours: 0.29.1), rich<15 (textual brings 15) and packaging<26, so it cannot join our venv without
