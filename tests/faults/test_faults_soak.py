@@ -7,8 +7,8 @@ reference is round 10. The bound, per node:
 
     max RSS over rounds 40..50  <=  RSS at round 10 + 24 MiB
 
-Measured here (2026-11-30, 8 nodes of ~400 MiB each, torch ~210 MiB of it): +6 to +10 MiB from round 10 to 50,
-a steady ~0.15-0.25 MiB a round on every node. The bound leaves 2.5x that, and breaks for anything that keeps
+Measured here (2026-11-30, two runs, 8 nodes of ~400 MiB each, torch ~210 MiB of it): +4 to +10 MiB from round 10
+to 50, a steady ~0.1-0.25 MiB a round on every node. The bound leaves 2.4x the worst, and breaks for anything that keeps
 0.6 MiB or more a round: a libp2p stream or connection left open per round with its buffers, a per-round task,
 or a round's decoded updates with their Python and torch objects held for a model of a few hundred KiB. A leak of
 the Iris session's own few-KiB tensors would need a far longer soak to show. The samples are printed for
