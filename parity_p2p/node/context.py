@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,28 @@ from parity_p2p.node.peer_fetcher import PeerFetcher
 from parity_p2p.storage.content import ContentStore
 
 EventSink = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class ChainClock:
+    """The chain's idea of now: deadlines and election steps are defined by block timestamps.
+
+    Anchored on each new block: a block is stamped about when it is made, so whoever first sees a block number
+    (the session service's poll, a runner's finalisation watch) sets `offset = timestamp - wall clock`. Between
+    blocks the offset holds (an idle devnet makes no blocks, so the latest timestamp alone would look ever older).
+    One clock per node, shared: a runner that starts late inherits an anchor taken when a block was fresh, instead
+    of anchoring on a block that may be long past (then its failover steps would lag the other nodes')."""
+
+    offset: float = 0.0  # chain time minus wall time
+    block: int = -1
+
+    def observe(self, number: int, stamp: int) -> None:
+        if number != self.block:
+            self.block = number
+            self.offset = stamp - time.time()
+
+    def now(self) -> float:
+        return time.time() + self.offset
 
 
 def _drop(kind: str, data: dict[str, Any]) -> None:
@@ -39,6 +62,7 @@ class NodeContext:
     membership: ChainMembership | None = None  # told of each new round, so gossip validation keeps up
     local_datasets: Mapping[str, Path] = field(default_factory=dict)  # private-data schema name -> local CSV
     max_recompute_bytes: int = 256 * 1024 * 1024  # above it, followers run the light check (proposal.py)
+    clock: ChainClock = field(default_factory=ChainClock)
 
     @property
     def address(self) -> str:

@@ -123,8 +123,6 @@ class SessionRunner:
         self.current_round = 0
         self.reported: list[Evidence] = []
         self._round_nursery: trio.Nursery | None = None
-        self._clock_offset = 0.0  # chain time minus wall time
-        self._clock_block = -1
         self._quorum: int | None = None  # attestations submitRound needs: fixed once the session is active
         self._closed: tuple[int, RoundRecord] | None = None  # the last round seen finalised (the next one's base)
 
@@ -253,7 +251,7 @@ class SessionRunner:
             number, stamp = await self.ctx.chain.latest_block()
             if number != seen:
                 seen = number
-                self._anchor_clock(number, stamp)
+                self.ctx.clock.observe(number, stamp)
                 view = await self.ctx.chain.sessions.get_session(self.session_id)
                 if view.status is not SessionStatus.ACTIVE or view.current_round > rs.round:
                     break
@@ -705,20 +703,11 @@ class SessionRunner:
 
     # ---- helpers ------------------------------------------------------------------------------------------------
     def _now(self) -> float:
-        """The chain's idea of now: deadlines and election steps are defined by block timestamps."""
-        return time.time() + self._clock_offset
+        """The chain's idea of now (NodeContext.clock): devnets can run ahead (evm_increaseTime) or behind."""
+        return self.ctx.clock.now()
 
     async def _sync_clock(self) -> None:
-        number, stamp = await self.ctx.chain.latest_block()
-        self._anchor_clock(number, stamp)
-
-    def _anchor_clock(self, number: int, stamp: int) -> None:
-        """Re-anchor chain time on each new block: a block is stamped about when it is made, and we see it within
-        a poll interval. Between blocks the offset holds (an idle devnet makes no blocks, so the latest timestamp
-        alone would look ever older). Devnets can run ahead (evm_increaseTime) or behind (evm_revert)."""
-        if number != self._clock_block:
-            self._clock_block = number
-            self._clock_offset = stamp - time.time()
+        self.ctx.clock.observe(*await self.ctx.chain.latest_block())
 
     def _work(self) -> SessionWork:
         if self.work is None:

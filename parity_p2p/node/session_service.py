@@ -80,6 +80,7 @@ class SessionService:
 
     # ---- following the chain ------------------------------------------------------------------------------------
     async def _poll(self, nursery: trio.Nursery) -> None:
+        self.ctx.clock.observe(*await self.ctx.chain.latest_block())  # keeps the shared chain clock anchored
         sessions = self.ctx.chain.sessions
         count = await sessions.session_count()
         self._watch.update(range(self._seen + 1, count + 1))

@@ -4,6 +4,7 @@ rounds view carries them; followers verify with updates fetched on announcement;
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from fixtures.node_network import create_iris_session, running_nodes, start_when
 
 from parity_p2p.consensus.timing import PollBackoff
 from parity_p2p.node.chain_sessions import ChainSessions
+from parity_p2p.node.context import ChainClock
 from parity_p2p.node.session_node_service import SessionApi
 
 LEADER_ORDER = ("trained", "collected", "aggregated", "proposed", "attestation_quorum", "submitted", "receipt")
@@ -79,3 +81,14 @@ def test_the_finalisation_poll_starts_fast_and_slows_to_its_ceiling() -> None:
 def test_a_poll_backoff_that_cannot_work_is_refused(floor: float, ceiling: float, factor: float, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         PollBackoff(floor, ceiling, factor)
+
+
+def test_the_chain_clock_anchors_once_per_block_and_holds_between_blocks() -> None:
+    clock = ChainClock()
+    ahead = int(time.time()) + 100  # a devnet pushed ahead with evm_increaseTime
+    clock.observe(7, ahead)
+    assert clock.now() - time.time() == pytest.approx(100, abs=1.5)
+    clock.observe(7, ahead - 3600)  # the same block seen again later: no re-anchoring on an old stamp
+    assert clock.now() - time.time() == pytest.approx(100, abs=1.5)
+    clock.observe(8, int(time.time()) - 50)  # a new block: the chain is behind (evm_revert)
+    assert clock.now() - time.time() == pytest.approx(-50, abs=1.5)
