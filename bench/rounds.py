@@ -32,7 +32,7 @@ import json
 import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import trio
@@ -81,6 +81,17 @@ class RoundsResult:
     median_leader_phases: dict[str, float] = field(default_factory=dict)
     median_follower_phases: dict[str, float] = field(default_factory=dict)
     median_phase_overhead_seconds: float = 0.0  # span - training on the critical path
+    session_seed: str = ""  # the session's on-chain seed (hex): with `participants`, its data split can be replayed
+    participants: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SessionRun:
+    timings: list[RoundTiming]
+    final_accuracy: float
+    session_id: int
+    seed: str  # hex
+    participants: list[str]
 
 
 Marks = dict[str, float | None]
@@ -129,14 +140,7 @@ def follower_split(previous_end: float, nodes: list[Marks]) -> dict[str, float]:
     return {name: statistics.median(row[i] for row in rows) for i, name in enumerate(FOLLOWER_PHASES)}
 
 
-async def _session(options: DemoOptions, state: DevnetState) -> tuple[list[RoundTiming], float]:
-    timings, accuracy, _ = await run_session(options, state)
-    return timings, accuracy
-
-
-async def run_session(
-    options: DemoOptions, state: DevnetState, *, sample: object = None
-) -> tuple[list[RoundTiming], float, int]:
+async def run_session(options: DemoOptions, state: DevnetState, *, sample: object = None) -> SessionRun:
     """One Iris session on a running devnet: per-round timings, the final accuracy and the session id. `sample`, if
     callable, is called once per poll while rounds run (bench/scale.py reads the nodes' memory with it)."""
     deployment = Deployment.load(state.deployment_file)
@@ -210,7 +214,8 @@ async def run_session(
             previous_end, previous_chain = ends[number], record.finalized_at
             receipt = next((_at(m, "receipt") for m in nodes if m.get("receipt") is not None), None)
             previous_receipt = receipt if receipt is not None else ends[number]
-        return timings, records[-1].accuracy / 1_000_000, session_id
+        participants = await owner.sessions.participants(session_id)
+        return SessionRun(timings, records[-1].accuracy / 1_000_000, session_id, view.seed.hex(), participants)
 
 
 def demo_options(runners: int, rounds: int, root: Path) -> DemoOptions:
@@ -247,12 +252,15 @@ def measure(runners: int, rounds: int) -> RoundsResult:
             up_started = time.monotonic()
             state = net.up(lambda _text: None)
             up_seconds = time.monotonic() - up_started
-            timings, accuracy = trio.run(_session, options, state)
-    result = summarize(runners, timings, accuracy, up_seconds)
+            done = trio.run(run_session, options, state)
+    result = replace(
+        summarize(runners, done.timings, done.final_accuracy, up_seconds),
+        session_seed=done.seed, participants=list(done.participants),
+    )  # fmt: skip
     print(
         f"rounds {runners:2} nodes: wall {result.median_wall_seconds:.3f} s/round, training (slowest node) "
         f"{result.median_train_seconds:.3f} s, non-training overhead {result.median_overhead_seconds:.3f} s "
-        f"(median of rounds 2..{rounds}); final accuracy {accuracy:.3f}",
+        f"(median of rounds 2..{rounds}); final accuracy {result.final_accuracy:.3f}",
         flush=True,
     )
     print(f"  leader's path:   {_phase_text(result.median_leader_phases)}", flush=True)

@@ -1,16 +1,18 @@
 """Every benchmark, one after the other (they would skew each other on two cores), then bench/results/summary.md.
 
-    .venv/bin/python bench/run_all.py            # ~3 minutes on two cores
-    .venv/bin/python bench/run_all.py --quick    # smaller sizes, fewer rounds (~1 minute)
+    .venv/bin/python bench/run_all.py            # ~15-20 minutes on two cores (the scale sweep is most of it)
+    .venv/bin/python bench/run_all.py --quick    # smaller sizes, fewer rounds, fewer nodes (~3 minutes)
 
-Transfer (bench/transfer.py), round overhead (bench/rounds.py) and FedAvg aggregation throughput
-(bench/learning.py's `throughput`; its accuracy tables stay in `bench/learning.py`, minutes of training). Each
-writes its bench/results/*.json; no assertions, figures only.
+Transfer (bench/transfer.py), round overhead split by phase (bench/rounds.py), the scale curve (bench/scale.py),
+FedAvg aggregation throughput (bench/learning.py's `throughput`; its accuracy tables stay in `bench/learning.py`,
+minutes of training) and, when bench/flower_compare.py is there, the Flower comparison. Each writes its
+bench/results/*; no assertions, figures only.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import learning
 import rounds
+import scale
 import torch
 import transfer
 
@@ -41,13 +44,27 @@ def aggregation_markdown(rows: list[learning.Throughput]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def flower_markdown(quick: bool) -> str:
+    """The Flower comparison (bench/flower_compare.py, another area's), when it exists; it writes its own files."""
+    if importlib.util.find_spec("flower_compare") is None:
+        return ""
+    import flower_compare
+
+    flower_compare.run(quick)
+    written = RESULTS / "flower_compare.md"
+    fallback = "## Flower comparison\n\nsee bench/results/flower_compare.json\n"
+    return written.read_text() if written.exists() else fallback
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer rounds, for a smoke run")
     args = parser.parse_args()
     started = time.perf_counter()
     transfers = transfer.run(args.quick)
-    round_results = rounds.run((4,) if args.quick else (4, 8), 3 if args.quick else 6)
+    round_results = rounds.run((4,) if args.quick else (4, 8, 16), 3 if args.quick else 6)
+    scaled = scale.run((2, 4) if args.quick else (2, 4, 8, 16, 24, 32), 3 if args.quick else 4)
+    flower = flower_markdown(args.quick)
     torch.set_num_threads(1)
     aggregation = learning.throughput((10,) if args.quick else (10, 100), (4, 16) if args.quick else (4, 16, 64))
     (RESULTS / "aggregation.json").write_text(json.dumps([asdict(r) for r in aggregation], indent=2) + "\n")
@@ -63,7 +80,9 @@ def main() -> None:
             "",
             transfer.markdown(transfers),
             rounds.markdown(round_results),
+            scale.markdown(scaled),
             aggregation_markdown(aggregation),
+            flower,
         ]
     )
     (RESULTS / "summary.md").write_text(summary)
