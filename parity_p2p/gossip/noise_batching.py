@@ -7,7 +7,7 @@ the update stream (docs/performance.md). This wrapper keeps py-libp2p's XX hands
 session's message reader/writer for one that:
 
 - reads the socket in large chunks into one reused buffer (recv_into) and decrypts every complete message in it
-  at once (`decrypt_into`, no slicing copies); `read_msg` then hands them out one by one;
+  at once (memoryview slices of the buffer, no copies); `read_msg` then hands them out one by one;
 - encrypts every message of one `write` straight into one output buffer (`encrypt_into`, no slicing copies) and
   hands the socket that single buffer.
 
@@ -118,7 +118,7 @@ class BatchedNoiseReadWriter(EncryptedMsgReadWriter):
         self._inbox = bytearray(SOCKET_READ_BYTES + _LENGTH.size + 2**16)
         self._kept = 0
         self._socket = _trio_socket_of(conn)
-        self._ready: deque[bytearray] = deque()
+        self._ready: deque[bytes] = deque()
         # Nonces are assigned at encryption: encrypt-and-send must not interleave between two writers, or the
         # peer would see nonce n+1 before n and fail to decrypt.
         self._write_lock = trio.Lock()
@@ -156,8 +156,7 @@ class BatchedNoiseReadWriter(EncryptedMsgReadWriter):
             if not received:
                 return b""  # SecureSession turns this into ConnectionClosedError
             self._open()
-        # A bytearray the reader above only slices (memoryviews), never mutates; converting would copy it.
-        return self._ready.popleft()  # type: ignore[return-value]
+        return self._ready.popleft()
 
     async def _fill_inbox(self) -> int:
         """Append socket bytes after the kept tail; the number of new bytes, 0 at end of stream."""
@@ -186,9 +185,10 @@ class BatchedNoiseReadWriter(EncryptedMsgReadWriter):
             start = offset + _LENGTH.size
             if self._kept - start < sealed:
                 break
-            plaintext = bytearray(sealed - _TAG_BYTES)
             try:
-                aead.decrypt_into(self._receiving.next_nonce(), inbox[start : start + sealed], None, plaintext)
+                # decrypt() writes into a fresh bytes object: a zero-filled bytearray for decrypt_into cost one
+                # more pass over memory that is, for a large frame, all fresh pages.
+                plaintext = aead.decrypt(self._receiving.next_nonce(), inbox[start : start + sealed], None)
             except InvalidTag:
                 raise NoiseTransportError("message failed authentication") from None
             if plaintext:
