@@ -26,7 +26,7 @@ from parity_p2p.chain import ChainClient, Deployment, JsonRpc, deploy
 from parity_p2p.devnet.anvil import AnvilNode, AnvilProcess
 from parity_p2p.node.api.client import NodeApiClient, endpoint_for
 from parity_p2p.node.config import ApiConfig, ChainConfig, NetworkConfig, NodeConfig
-from parity_p2p.node.datadir import init_data_dir
+from parity_p2p.node.datadir import DataDir, init_data_dir
 from parity_p2p.node.errors import NodeError
 
 UNIT = 10**18
@@ -202,7 +202,7 @@ class Devnet:
 
     def _wait_for_api(self, home: Path, process: subprocess.Popen[bytes], log: Path) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not (home / "api.json").exists():
+        while DataDir(home).read_api_endpoint() is None:  # exists and parses: the node has bound its API
             if process.poll() is not None:
                 raise DevnetError(f"parity-node in {home} exited with {process.returncode}: {_tail(log)}")
             if time.monotonic() > deadline:

@@ -227,9 +227,19 @@ def read_password(
 
 
 def _write_private(path: Path, text: str, *, replace: bool = False) -> None:
-    """Write `text` to a new file created with mode 0600 (never briefly readable by others)."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if replace else os.O_EXCL)
-    fd = os.open(path, flags, 0o600)
+    """Write `text` to a new file created with mode 0600 (never briefly readable by others). With `replace`, the
+    text goes to a temporary file renamed over `path`, so a reader sees the old file or the whole new one, never
+    an empty or half-written one (a devnet polls api.json while its node writes it)."""
+    if replace:
+        staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        staging.unlink(missing_ok=True)
+        try:
+            _write_private(staging, text)
+            os.replace(staging, path)
+        finally:
+            staging.unlink(missing_ok=True)
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
