@@ -32,6 +32,7 @@ from .errors import GossipError as GossipError
 from .errors import HostConfigError as HostConfigError
 from .errors import KeyFileError as KeyFileError
 from .errors import MeshTimeout as MeshTimeout
+from .errors import NoiseTransportError as NoiseTransportError
 from .errors import PublishError as PublishError
 from .errors import SchemaError as SchemaError
 from .errors import ServiceStopped as ServiceStopped
@@ -41,6 +42,7 @@ from .errors import StreamProtocolError as StreamProtocolError
 from .errors import StreamTimeout as StreamTimeout
 from .errors import TopicError as TopicError
 from .errors import UpdateRejected as UpdateRejected
+from .errors import YamuxProtocolError as YamuxProtocolError
 from .host import GossipSettings as GossipSettings
 from .host import HostConfig as HostConfig
 from .host import P2PHost as P2PHost
@@ -61,6 +63,7 @@ from .topics import KindSpec as KindSpec
 from .topics import Scope as Scope
 from .topics import parse_topic as parse_topic
 from .topics import session_topic as session_topic
+from .transport_stack import TransportSettings as TransportSettings
 from .update_protocol import UPDATE_PROTOCOL as UPDATE_PROTOCOL
 from .update_protocol import UpdateLimits as UpdateLimits
 from .update_protocol import UpdateOffer as UpdateOffer
@@ -70,3 +73,4 @@ from .update_protocol import push_update as push_update
 from .update_protocol import register_update_handler as register_update_handler
 from .validator import Membership as Membership
 from .validator import ValidatorPolicy as ValidatorPolicy
+from .yamux_frames import MuxerSettings as MuxerSettings
