@@ -136,7 +136,7 @@ class SessionDraw:
     def of(cls, parity: Any, runners: int) -> SessionDraw:
         """Parity's own draw when its result carries one, else the fixed one."""
         seed, participants = getattr(parity, "session_seed", None), getattr(parity, "participants", None)
-        if seed is None or participants is None:
+        if not seed or not participants:  # absent, or rounds.py's empty defaults
             return cls.fixed(runners)
         raw = bytes.fromhex(seed.removeprefix("0x")) if isinstance(seed, str) else bytes(seed)
         return cls(raw, [str(p) for p in participants], True)
@@ -469,10 +469,12 @@ def compare(runners: int, rounds: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- reports
 
 
-def markdown(comparisons: list[dict[str, Any]]) -> str:
+def markdown(comparisons: list[dict[str, Any]], report: dict[str, Any]) -> str:
+    load = report["load_average_1min_before_after"]
     lines = [
         "## Flower 1.42 deployment engine vs Parity P2P (Iris, same recipe, same machine, same run)",
         "",
+        f"{report['machine']}; {report['when']}; load average {load[0]:.1f} before, {load[1]:.1f} after.",
         "Median of rounds 2..R. Overhead = wall time per round - training time of the slowest node.",
         "",
         "| nodes | rounds | Flower wall s | Flower overhead s | Parity wall s | Parity overhead s | "
@@ -542,9 +544,12 @@ def run_for(runners: tuple[int, ...], rounds: int) -> dict[str, Any]:
     if rounds < 2:
         raise ValueError(f"rounds must be >= 2 (round 1 is left out of the medians), got {rounds}")
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     comparisons = [compare(n, rounds) for n in runners]
     report = {
         "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}",
+        # The machine is shared: other work running beside the bench moves every figure here.
+        "load_average_1min_before_after": [load_before, os.getloadavg()[0]],
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "flwr": "1.42.0",
         "seconds": time.perf_counter() - started,
@@ -552,7 +557,7 @@ def run_for(runners: tuple[int, ...], rounds: int) -> dict[str, Any]:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "flower_compare.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "flower_compare.md").write_text(markdown(comparisons))
+    (RESULTS / "flower_compare.md").write_text(markdown(comparisons, report))
     plot(comparisons, RESULTS / "flower_compare.png")
     return report
 
@@ -580,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: every process this bench started has been stopped", file=sys.stderr)
         return 130
-    print(markdown(report["comparisons"]))
+    print(markdown(report["comparisons"], report))
     return 0
 
 
