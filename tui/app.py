@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 import time
 from collections import deque
@@ -24,7 +23,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from parity_p2p.node.api.client import NodeApiSync
-from parity_p2p.node.errors import ApiRequestError
+from parity_p2p.node.datadir import resolve_data_dir
+from parity_p2p.node.errors import ApiRequestError, DataDirError
 from parity_p2p.node.events import Event
 from tui.endpoint import NodeEndpoint
 from tui.errors import NodeRefusedError, NodeUnreachableError, TuiError, UsageError
@@ -159,8 +159,10 @@ def parse_args(argv: Sequence[str] | None) -> NodeEndpoint:
         if args.api is None or args.token_file is None:
             raise UsageError("--api and --token-file go together")
         return NodeEndpoint(api_url=args.api, token_file=args.token_file)
-    data_dir = args.data_dir or Path(os.environ.get("PARITY_DATA_DIR", "~/.parity-p2p"))
-    return NodeEndpoint(data_dir=data_dir.expanduser())
+    try:
+        return NodeEndpoint(data_dir=resolve_data_dir(args.data_dir))
+    except DataDirError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def check_reachable(endpoint: NodeEndpoint) -> None:

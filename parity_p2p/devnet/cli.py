@@ -22,8 +22,8 @@ def up(
     runners: Annotated[int, typer.Option(help="runner nodes (1-64)")] = 4,
 ) -> None:
     """Start anvil, deploy, fund and stake RUNNERS nodes, start them; leave everything running."""
-    net = Devnet(root, runners)
     try:
+        net = Devnet(root, runners)
         state = net.up(typer.echo)
     except (DevnetError, AnvilStartError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)

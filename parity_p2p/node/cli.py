@@ -32,9 +32,17 @@ DataDirOption = Annotated[
 ]
 PasswordFileOption = Annotated[
     Path | None,
-    typer.Option("--password-file", help=f"Read the keystore password from this file (else ${PASSWORD_ENV}, else a "
-                 "prompt)"),
+    typer.Option(
+        "--password-file", help=f"Read the keystore password from this file (else ${PASSWORD_ENV}, else a prompt)"
+    ),
 ]
+
+
+def _data_dir(given: Path | None) -> Path:
+    try:
+        return resolve_data_dir(given)
+    except NodeError as exc:
+        _fail(exc)
 
 
 def _fail(error: NodeError) -> NoReturn:
@@ -44,8 +52,9 @@ def _fail(error: NodeError) -> NoReturn:
 
 def _prompt(confirm: bool) -> str:
     if not sys.stdin.isatty():
-        raise PasswordError(f"no keystore password: set ${PASSWORD_ENV} or pass --password-file (stdin is not a "
-                            "terminal)")
+        raise PasswordError(
+            f"no keystore password: set ${PASSWORD_ENV} or pass --password-file (stdin is not a terminal)"
+        )
     password: str = typer.prompt("Keystore password", hide_input=True, confirmation_prompt=confirm)
     return password
 
@@ -56,20 +65,21 @@ def init(
     password_file: PasswordFileOption = None,
     import_key_env: Annotated[
         str | None,
-        typer.Option("--import-key-env", metavar="VAR", help="Import the hex private key held in environment "
-                     "variable VAR instead of generating one"),
+        typer.Option(
+            "--import-key-env",
+            metavar="VAR",
+            help="Import the hex private key held in environment variable VAR instead of generating one",
+        ),
     ] = None,
     rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="Chain RPC URL to write into config.toml")] = None,
     deployment: Annotated[
         Path | None, typer.Option("--deployment", help="Deployment file to write into config.toml")
     ] = None,
-    listen: Annotated[
-        list[str] | None, typer.Option("--listen", help="libp2p listen multiaddr (repeatable)")
-    ] = None,
+    listen: Annotated[list[str] | None, typer.Option("--listen", help="libp2p listen multiaddr (repeatable)")] = None,
     api_port: Annotated[int | None, typer.Option("--api-port", help="Control API port (0: any free port)")] = None,
 ) -> None:
     """Create a data directory: config, libp2p identity, encrypted Ethereum keystore, API token."""
-    path = resolve_data_dir(data_dir)
+    path = _data_dir(data_dir)
     try:
         overrides = NodeOverrides(
             listen=tuple(listen or ()),
@@ -120,7 +130,7 @@ def start(
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     # httpx logs every JSON-RPC call at INFO: far too chatty for a daemon's log.
     logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
-    path = resolve_data_dir(data_dir)
+    path = _data_dir(data_dir)
     overrides = NodeOverrides(
         listen=tuple(listen or ()),
         bootstrap=tuple(bootstrap or ()),
@@ -164,7 +174,7 @@ def status(
 
     if output not in ("text", "json"):
         _fail(ConfigError("--output", f"{output!r} is not text or json"))
-    path = resolve_data_dir(data_dir)
+    path = _data_dir(data_dir)
     try:
         with NodeApiSync.from_data_dir(path) as api:
             result = api.status()
@@ -196,7 +206,7 @@ def tui(ctx: typer.Context, data_dir: DataDirOption = None) -> None:
     """Watch this node in the terminal UI (the same as `parity-tui`; extra options are passed on)."""
     from tui.app import main as tui_main  # the TUI is optional at import time: Textual loads only here
 
-    args = ["--data-dir", str(resolve_data_dir(data_dir)), *ctx.args]
+    args = ["--data-dir", str(_data_dir(data_dir)), *ctx.args]
     raise typer.Exit(tui_main(args))
 
 

@@ -1,13 +1,13 @@
 """The node's data directory: its layout, `init`, the keystore password and unlocking.
 
-    <data dir>/            mode 0700
-      config.toml          settings (config.py)
-      p2p.key              libp2p Ed25519 identity -> peer id (0600)
-      keystore.json        Ethereum key, eth-account encrypted JSON (0600)
-      api.token            bearer token of the control API (0600)
-      content/             blocks and pins of the content store
-      node.lock            held by the running node (lock.py)
-      api.json             written by the running node: where its API listens (removed on stop)
+<data dir>/            mode 0700
+  config.toml          settings (config.py)
+  p2p.key              libp2p Ed25519 identity -> peer id (0600)
+  keystore.json        Ethereum key, eth-account encrypted JSON (0600)
+  api.token            bearer token of the control API (0600)
+  content/             blocks and pins of the content store
+  node.lock            held by the running node (lock.py)
+  api.json             written by the running node: where its API listens (removed on stop)
 """
 
 from __future__ import annotations
@@ -34,14 +34,23 @@ DATA_DIR_ENV = "PARITY_DATA_DIR"
 PASSWORD_ENV = "PARITY_KEYSTORE_PASSWORD"
 DEFAULT_DATA_DIR = Path("~/.parity-p2p")
 MIN_PASSWORD_LENGTH = 8
+NAME_MAX = 255  # bytes per path component on Linux filesystems (ext4, xfs, btrfs, tmpfs)
 
 
 def resolve_data_dir(given: Path | None) -> Path:
-    """--data-dir, else $PARITY_DATA_DIR, else ~/.parity-p2p; always absolute."""
-    if given is not None:
-        return given.expanduser().resolve()
-    from_env = os.environ.get(DATA_DIR_ENV)
-    return Path(from_env).expanduser().resolve() if from_env else DEFAULT_DATA_DIR.expanduser().resolve()
+    """--data-dir, else $PARITY_DATA_DIR, else ~/.parity-p2p; always absolute. DataDirError for a path that no
+    filesystem call could use (an unknown user's ~, a name longer than the filesystem allows)."""
+    if given is None:
+        from_env = os.environ.get(DATA_DIR_ENV)
+        given = Path(from_env) if from_env else DEFAULT_DATA_DIR
+    try:
+        path = given.expanduser()
+    except RuntimeError:  # "~name" for a user this machine does not have
+        raise DataDirError(given, "its ~user part names no user on this machine; give the path in full") from None
+    longest = max((len(os.fsencode(part)) for part in path.parts), default=0)
+    if longest > NAME_MAX:
+        raise DataDirError(path, f"a name in it is {longest} bytes long; filesystems allow {NAME_MAX}") from None
+    return path.resolve()
 
 
 @dataclass(frozen=True)

@@ -111,8 +111,6 @@ def test_hostile_argument_values_fail_cleanly(template: list[str], node_dir: Pat
         args = [next(filled) if a == "{}" else a.replace("{node}", str(node_dir)) for a in template]
         # A value that is itself a flag asking for help or naming the node dir would make a valid call.
         assume(not any(v.strip() in ("--help", "-h") for v in values))
-        # Known defects, pinned as strict xfails below: "~user" paths and over-long path components.
-        assume(not any(v.startswith("~") for v in values))
         env = {PASSWORD_ENV: PASSWORD} if template[0] == "start" and "--password-file" not in template else {}
         result = invoke(*args, **env)
         assert_clean_failure(result, args)
@@ -153,8 +151,6 @@ def test_a_bare_command_group_shows_its_usage_and_exits_non_zero(args: list[str]
     assert "Usage:" in result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT parity_p2p/node/datadir.py (resolve/DataDir checks): an over-long path "
-                   "component raises OSError(ENAMETOOLONG), which escapes as a traceback")  # fmt: skip
 @pytest.mark.parametrize("command", ["init", "start", "status", "tui"])
 def test_a_data_dir_name_longer_than_the_filesystem_allows_gives_a_message(command: str, scratch: Path) -> None:
     args = [command, "--data-dir", "a" * 300]
@@ -162,8 +158,6 @@ def test_a_data_dir_name_longer_than_the_filesystem_allows_gives_a_message(comma
     assert_clean_failure(result, args)
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT parity_p2p/node/datadir.py resolve_data_dir (and tui/app.py parse_args):"
-                   " Path.expanduser() on '~nosuchuser' raises RuntimeError, which escapes as a traceback")  # fmt: skip
 @pytest.mark.parametrize("command", ["init", "start", "status", "tui"])
 def test_a_data_dir_under_an_unknown_users_home_gives_a_message(command: str, scratch: Path) -> None:
     args = [command, "--data-dir", "~nosuchuser/parity"]
@@ -171,8 +165,6 @@ def test_a_data_dir_under_an_unknown_users_home_gives_a_message(command: str, sc
     assert_clean_failure(result, args)
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT parity_p2p/devnet/cli.py: Devnet(root, runners) is built outside the "
-                   "try, so its DevnetError escapes as a traceback")  # fmt: skip
 @pytest.mark.parametrize("runners", ["0", "-3", "65"])
 def test_devnet_up_with_an_impossible_runner_count_gives_a_message(runners: str, scratch: Path) -> None:
     result = invoke("devnet", "up", "--root", str(scratch / "net"), "--runners", runners)
