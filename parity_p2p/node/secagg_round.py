@@ -44,6 +44,7 @@ from parity_p2p.secagg import (
     Reveal,
     RoundContext,
     RunnerRound,
+    SecAggConfigError,
     SecAggError,
     SecAggParams,
     SharePacket,
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 GRACE_S = 4.0  # after training (keys) or sharing (shares), how long to wait for missing neighbours before going on
 REPUBLISH_S = 1.0  # while waiting, our own keys or shares are published again this often
 REVEAL_WAIT_S = 30.0  # how long a follower waits for the survivor set and enough reveals to check a proposal
+REVEAL_RETRY_S = 2.0  # a leader missing reveals asks again this often (answered sets are re-sent, not re-decided)
 MASKED_HEADER_ALLOWANCE = 64 * 1024
 SECAGG_KIND_NAMES = frozenset(k.kind for k in SECAGG_KINDS)
 
@@ -79,6 +81,7 @@ class SecureRound:
     survivor_sets: dict[str, SurvivorSet] = field(default_factory=dict)  # leader -> its survivor set
     reveals: dict[tuple[str, SurvivorSet], Reveal] = field(default_factory=dict)  # (revealer, set) -> answer
     answered: set[SurvivorSet] = field(default_factory=set)
+    waiting: str = ""  # why the leader cannot pick survivors yet (reported once per reason)
 
     def reveals_for(self, survivor_set: SurvivorSet) -> dict[str, Reveal]:
         return {who: r for (who, s), r in self.reveals.items() if s == survivor_set}
@@ -89,9 +92,19 @@ class SecureRound:
 
 class SecureRounds:
     def __init__(self, runner: SessionRunner, params: SecAggParams) -> None:
+        """Raises SecAggConfigError when the session's data could overflow the ring (e.g. a 32-bit ring and more
+        samples than it holds): better refused at setup than failing every round."""
         self.node = runner
         self.params = params
         self.rounds: dict[int, SecureRound] = {}
+        work = runner._work()
+        sizes, cap = work.expected_sizes, work.max_private_size
+        most = sum(sizes.values()) if sizes is not None else (cap or 0) * len(work.participants)
+        if most > params.max_total_weight:
+            raise SecAggConfigError(
+                "ring_bits", f"up to {most} samples per round, the {params.ring_bits}-bit ring with {params.bits} "
+                f"bits holds {params.max_total_weight}",
+            )  # fmt: skip
 
     def round(self, rs: RoundState) -> SecureRound:
         sr = self.rounds.get(rs.round)
@@ -162,7 +175,11 @@ class SecureRounds:
 
     async def _answer(self, rs: RoundState, sr: SecureRound, survivor_set: SurvivorSet) -> None:
         runner = sr.runner
-        if runner is None or runner.phase is Phase.KEYS or survivor_set in sr.answered:
+        if runner is None or runner.phase is Phase.KEYS:
+            return
+        if survivor_set in sr.answered:  # asked again: our reveal may have been lost on the way (a peer died)
+            given = sr.reveals[(self.node.me, survivor_set)]
+            await self.node._publish(SECAGG_REVEAL_KIND.kind, given.to_payload(), rs.round)
             return
         try:
             reveal = runner.reveal(survivor_set)
@@ -173,6 +190,7 @@ class SecureRounds:
         sr.reveals[(self.node.me, survivor_set)] = reveal
         rs.poke()
         await self.node._publish(SECAGG_REVEAL_KIND.kind, reveal.to_payload(), rs.round)
+        self._emit("secagg.revealed", rs, shares=len(reveal.shares), survivors=len(survivor_set.survivors))
 
     # ---- gossip in ----------------------------------------------------------------------------------------------
     async def on_message(self, rs: RoundState, sender: str, kind: str, payload: Mapping[str, Any]) -> None:
@@ -185,8 +203,13 @@ class SecureRounds:
                 advert = sr.adverts.setdefault(sender, KeyAdvert.from_payload(payload))
                 if sr.runner is not None:
                     sr.runner.add_advert(sender, advert)
+                    late = sr.runner.late_shares(sender)  # we shared before its keys came: its share, now
+                    if late is not None:
+                        await self.node._publish(SECAGG_SHARES_KIND.kind, late.to_payload(), rs.round)
             elif kind == SECAGG_SHARES_KIND.kind:
-                packet = sr.packets.setdefault(sender, SharePacket.from_payload(payload))
+                packet = SharePacket.from_payload(payload)
+                known = sr.packets.get(sender)  # a runner may send a packet, then late shares for late holders
+                sr.packets[sender] = SharePacket({**packet.sealed, **(known.sealed if known else {})})
                 self._take_shares(rs, sr, sender, packet)
             elif kind == SECAGG_SURVIVORS_KIND.kind:
                 survivor_set = SurvivorSet.from_payload(payload)
@@ -194,8 +217,8 @@ class SecureRounds:
                 if sender not in eligible:
                     self._emit("secagg.bad_message", rs, kind=kind, sender=sender, reason="not an eligible leader")
                     return
-                sr.survivor_sets.setdefault(sender, survivor_set)
-                await self._answer(rs, sr, survivor_set)
+                if sr.survivor_sets.setdefault(sender, survivor_set) == survivor_set:
+                    await self._answer(rs, sr, survivor_set)
             elif kind == SECAGG_REVEAL_KIND.kind:
                 reveal = Reveal.from_payload(payload)
                 sr.reveals.setdefault((sender, reveal.survivor_set), reveal)
@@ -224,7 +247,7 @@ class SecureRounds:
         if await trio.to_thread.run_sync(compute_cid, data) != cid:
             return "the bytes do not hash to the announced CID"
         try:
-            masked = MaskedInput.decode(data, expected_length=length)
+            masked = MaskedInput.decode(data, expected_length=length, dtype=self.params.word_dtype)
         except SecAggError as exc:
             self._emit("update.rejected", rs, runner=sender, reason=str(exc))
             return str(exc)
@@ -273,7 +296,7 @@ class SecureRounds:
                 if decision is Collect.GIVE_UP:
                     break
                 if decision is Collect.AGGREGATE:
-                    survivor_set = self._survivors(sr)
+                    survivor_set = self._survivors(rs, sr)
                 if survivor_set is None:
                     with trio.move_on_after(0.2):
                         await rs.changed.wait()
@@ -283,9 +306,14 @@ class SecureRounds:
             self._emit("round.no_quorum", rs, updates=len(sr.inputs), needed=needed)
             return False
         sr.survivor_sets[node.me] = survivor_set
-        await node._publish(SECAGG_SURVIVORS_KIND.kind, survivor_set.to_payload(), rs.round)
+
+        async def ask() -> None:  # again while reveals are missing: a message can be lost when a peer dies
+            await node._publish(SECAGG_SURVIVORS_KIND.kind, survivor_set.to_payload(), rs.round)
+
+        await ask()
+        self._emit("secagg.survivors", rs, survivors=len(survivor_set.survivors), dropped=len(survivor_set.dropped))
         await self._answer(rs, sr, survivor_set)
-        result = await self._unmask_when_revealed(rs, sr, survivor_set, window.failover_at - node._now())
+        result = await self._unmask_when_revealed(rs, sr, survivor_set, window.failover_at - node._now(), ask)
         if isinstance(result, str):
             self._emit("secagg.failed", rs, step="unmask", reason=result)
             return False
@@ -293,19 +321,31 @@ class SecureRounds:
         self._emit("secagg.unmasked", rs, survivors=len(result.survivors), dropped=len(result.dropped))
         return True
 
-    def _survivors(self, sr: SecureRound) -> SurvivorSet | None:
+    def _survivors(self, rs: RoundState, sr: SecureRound) -> SurvivorSet | None:
         """The survivor set of the inputs at hand, or None while some neighbourhood is below its threshold."""
+        assert self.node.view is not None
         try:
             survivor_set = choose_survivors(sr.ctx, sr.masked())
-        except SecAggError:
-            return None
-        assert self.node.view is not None
-        return survivor_set if len(survivor_set.survivors) >= self.node.view.params.min_participants else None
+            if len(survivor_set.survivors) >= self.node.view.params.min_participants:
+                return survivor_set
+            reason = f"{len(survivor_set.survivors)} survivors, below min_participants"
+        except SecAggError as exc:
+            reason = str(exc)
+        if reason != sr.waiting:  # once per new reason: it is what a stalled leader is waiting for
+            sr.waiting = reason
+            self._emit("secagg.waiting", rs, inputs=len(sr.inputs), reason=reason)
+        return None
 
     async def _unmask_when_revealed(
-        self, rs: RoundState, sr: SecureRound, survivor_set: SurvivorSet, timeout: float
+        self,
+        rs: RoundState,
+        sr: SecureRound,
+        survivor_set: SurvivorSet,
+        timeout: float,
+        ask_again: Callable[[], Any] | None = None,
     ) -> UnmaskedSum | str:
-        """The unmasked sum as soon as enough reveals are in; the last reason it failed when time runs out."""
+        """The unmasked sum as soon as enough reveals are in; the last reason it failed when time runs out. A leader
+        passes `ask_again`, called after every REVEAL_RETRY_S without news."""
         reason = "no reveals arrived"
         with trio.move_on_after(max(0.0, timeout)):
             while True:
@@ -315,10 +355,15 @@ class SecureRounds:
                         unmask, sr.ctx, sr.adverts, inputs, survivor_set, sr.reveals_for(survivor_set)
                     )
                 except NotEnoughShares as exc:
+                    if str(exc) != reason:
+                        self._emit("secagg.waiting", rs, reveals=len(sr.reveals_for(survivor_set)), reason=str(exc))
                     reason = str(exc)
                 except SecAggError as exc:
                     return str(exc)
-                await rs.changed.wait()
+                with trio.move_on_after(REVEAL_RETRY_S) as quiet:
+                    await rs.changed.wait()
+                if quiet.cancelled_caught and ask_again is not None:
+                    await ask_again()
         return reason
 
     def _updates(self, rs: RoundState, sr: SecureRound, result: UnmaskedSum) -> dict[str, Any]:

@@ -74,14 +74,15 @@ def unmask(
     _check_inputs(ctx, inputs, survivors, dropped)
     answers = {r: a for r, a in reveals.items() if a.survivor_set == survivor_set and r in ctx.participants}
     length = len(inputs[survivors[0]].masked)
-    total = np.zeros(length, dtype=np.uint64)
+    dtype = ctx.params.word_dtype
+    total = np.zeros(length, dtype=dtype)
     for u in survivors:
         np.add(total, inputs[u].masked, out=total)
     for u in survivors:
         seed = _rebuild(ctx, answers, u, ShareKind.SELF_SEED)
         if commit_seed(seed) != _advert(adverts, u).seed_commitment:
             raise ShareMismatch(u, ShareKind.SELF_SEED.value)
-        np.subtract(total, expand(seed, length), out=total)
+        np.subtract(total, expand(seed, length, dtype), out=total)
     for v in dropped:
         key = KeyPair.from_secret(_rebuild(ctx, answers, v, ShareKind.MASK_KEY))
         if key.public != _advert(adverts, v).mask_public:

@@ -16,7 +16,7 @@ def apply_pairwise(
     """Add (direction = +1) or remove (-1), in place, the pairwise mask `owner` puts on its input for `peer`.
     Either end's mask secret key (`secret_end`, with the other end's public key) computes it: X25519 agreement is
     symmetric and the HKDF binding names the unordered pair."""
-    mask = expand(secret_end.derive(other_public, MASK, ctx.binding(owner, peer)), len(vector))
+    mask = expand(secret_end.derive(other_public, MASK, ctx.binding(owner, peer)), len(vector), vector.dtype.type)
     if ctx.sign(owner, peer) * direction > 0:
         np.add(vector, mask, out=vector)
     else:

@@ -90,12 +90,13 @@ class MaskedInput:
     _MAGIC = b"PSA1"
 
     def encode(self) -> bytes:
+        word = self.masked.dtype.newbyteorder("<")
         header = json.dumps({"weight": self.weight, "peers": list(self.mask_peers), "length": len(self.masked)})
         head = header.encode()
-        return self._MAGIC + struct.pack(">I", len(head)) + head + self.masked.astype("<u8").tobytes()
+        return self._MAGIC + struct.pack(">I", len(head)) + head + self.masked.astype(word).tobytes()
 
     @classmethod
-    def decode(cls, data: bytes, *, expected_length: int) -> MaskedInput:
+    def decode(cls, data: bytes, *, expected_length: int, dtype: type[np.unsignedinteger] = np.uint64) -> MaskedInput:
         if data[:4] != cls._MAGIC or len(data) < 8:
             raise InvalidMessage("masked input", "not a masked input (bad magic)")
         (size,) = struct.unpack(">I", data[4:8])
@@ -110,12 +111,13 @@ class MaskedInput:
         weight, length = header["weight"], header["length"]
         if type(weight) is not int or weight < 1:
             raise InvalidMessage("masked input", f"weight must be an integer >= 1, got {weight!r}")
-        if length != expected_length or len(data) - 8 - size != 8 * expected_length:
+        word = np.dtype(dtype).newbyteorder("<")
+        if length != expected_length or len(data) - 8 - size != word.itemsize * expected_length:
             raise InvalidMessage("masked input", f"expected {expected_length} words")
         peers = tuple(_runner(p, "masked input") for p in _list(header, "peers", "masked input"))
         if len(set(peers)) != len(peers):
             raise InvalidMessage("masked input", "repeated mask peer")
-        words = np.frombuffer(data, dtype="<u8", offset=8 + size).astype(np.uint64)
+        words = np.frombuffer(data, dtype=word, offset=8 + size).astype(dtype)
         return cls(words, weight, peers)
 
 

@@ -1,8 +1,8 @@
 """Secure-aggregation parameters (the session spec's `secure_aggregation` entry) and what follows from them.
 
-Arithmetic is in the ring Z_{2^64} (numpy uint64 wraps silently), so masks are plain 64-bit words from the PRG and
-cancel exactly. A runner's update is clipped to [-clip, clip] per coordinate and quantized to `bits` bits; it then
-enters the sum multiplied by its public sample count n_i (FedAvg's weight), so the ring must hold
+Arithmetic is in the ring Z_{2^ring_bits}, 64 or 32 (numpy unsigned words wrap silently), so masks are plain words
+from the PRG and cancel exactly. A runner's update is clipped to [-clip, clip] per coordinate and quantized to
+`bits` bits; it then enters the sum multiplied by its public sample count n_i (FedAvg's weight), so the ring must hold
 sum(n_i) * (2^bits - 1): `max_total_weight` below is that limit.
 """
 
@@ -12,9 +12,11 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from parity_p2p.secagg.errors import SecAggConfigError
 
-RING_BITS = 64
+RING_BITS = (32, 64)
 MAX_BITS = 32
 DEFAULT_FULL_GRAPH_MAX = 32  # up to this many runners every pair shares masks (Bonawitz); above, SecAgg+ (Bell)
 
@@ -26,7 +28,8 @@ class SecAggParams:
     "stochastic" is unbiased (error < one step), "nearest" is deterministic (error <= half a step). `threshold`:
     shares needed to rebuild a secret, per neighbourhood (None: the smallest safe one, see `threshold_for`).
     `degree`: neighbours per runner in the sparse graph (None: ~2 log2 n). `full_graph_max`: sessions up to this
-    size use the complete graph."""
+    size use the complete graph. `ring_bits`: 32 halves the masked vector's bytes, but the ring must then hold
+    sum(n_i) * (2^bits - 1) in 32 bits (16 bits: up to 65,537 samples in the round)."""
 
     enabled: bool = True
     clip: float = 1.0
@@ -35,6 +38,7 @@ class SecAggParams:
     threshold: int | None = None
     degree: int | None = None
     full_graph_max: int = DEFAULT_FULL_GRAPH_MAX
+    ring_bits: int = 64
 
     def __post_init__(self) -> None:
         if not (type(self.clip) in (int, float) and math.isfinite(self.clip) and self.clip > 0):
@@ -47,6 +51,10 @@ class SecAggParams:
             raise SecAggConfigError("threshold", f"must be an integer >= 2, got {self.threshold!r}")
         if self.degree is not None and (type(self.degree) is not int or self.degree < 2 or self.degree % 2):
             raise SecAggConfigError("degree", f"must be an even integer >= 2, got {self.degree!r}")
+        if self.ring_bits not in RING_BITS or type(self.ring_bits) is not int:
+            raise SecAggConfigError("ring_bits", f"must be 32 or 64, got {self.ring_bits!r}")
+        if self.bits >= self.ring_bits:
+            raise SecAggConfigError("bits", f"must be below ring_bits {self.ring_bits}, got {self.bits}")
         if type(self.full_graph_max) is not int or self.full_graph_max < 2:
             raise SecAggConfigError("full_graph_max", f"must be an integer >= 2, got {self.full_graph_max!r}")
 
@@ -69,7 +77,12 @@ class SecAggParams:
     @property
     def max_total_weight(self) -> int:
         """The largest sum of sample counts the ring holds without wrapping."""
-        return ((1 << RING_BITS) - 1) // self.levels
+        return ((1 << self.ring_bits) - 1) // self.levels
+
+    @property
+    def word_dtype(self) -> type[np.unsignedinteger]:
+        """The ring's numpy word type."""
+        return np.uint64 if self.ring_bits == 64 else np.uint32
 
     def threshold_for(self, holders: int) -> int:
         """Shares needed out of `holders` (a runner's neighbours plus itself). The default, floor((h+1)/2) + 1, is the

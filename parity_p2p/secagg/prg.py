@@ -16,10 +16,11 @@ SEED_BYTES = 32
 _NONCE = bytes(16)  # cryptography's ChaCha20 takes a 16-byte nonce: 4-byte block counter + 12-byte nonce
 
 
-def expand(seed: bytes, length: int) -> Words:
-    """`length` pseudorandom uint64 words (uniform over the ring) from `seed`."""
+def expand(seed: bytes, length: int, dtype: type[np.unsignedinteger] = np.uint64) -> Words:
+    """`length` pseudorandom words of `dtype` (uniform over the ring) from `seed`."""
     if len(seed) != SEED_BYTES:
         raise SecAggError(f"a mask seed has {SEED_BYTES} bytes, got {len(seed)}")
     encryptor = Cipher(algorithms.ChaCha20(seed, _NONCE), mode=None).encryptor()
-    stream = encryptor.update(bytes(8 * length))
-    return np.frombuffer(stream, dtype="<u8").astype(np.uint64, copy=False)
+    word = np.dtype(dtype).newbyteorder("<")
+    stream = encryptor.update(bytes(word.itemsize * length))
+    return np.frombuffer(stream, dtype=word).astype(dtype, copy=False)

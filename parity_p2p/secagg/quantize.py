@@ -14,7 +14,7 @@ from parity_p2p.secagg.errors import QuantizationError
 from parity_p2p.secagg.params import SecAggParams
 
 Floats = npt.NDArray[np.floating]
-Words = npt.NDArray[np.uint64]
+Words = npt.NDArray[np.unsignedinteger]
 
 
 def quantize(params: SecAggParams, vector: Floats, rng: np.random.Generator | None = None) -> Words:
@@ -30,13 +30,13 @@ def quantize(params: SecAggParams, vector: Floats, rng: np.random.Generator | No
     else:
         generator = rng if rng is not None else np.random.default_rng()
         rounded = np.floor(scaled + generator.random(scaled.shape))  # up with probability = the fraction: unbiased
-    return np.clip(rounded, 0, params.levels).astype(np.uint64)
+    return np.clip(rounded, 0, params.levels).astype(params.word_dtype)
 
 
 def weighted(params: SecAggParams, quantized: Words, weight: int) -> Words:
     """n_i * q(x_i) in the ring; refused when one weight alone could wrap it."""
     check_weight(params, weight)
-    return quantized * np.uint64(weight)
+    return quantized * params.word_dtype(weight)
 
 
 def check_weight(params: SecAggParams, weight: int) -> None:

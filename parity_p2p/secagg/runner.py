@@ -61,6 +61,7 @@ class RunnerRound:
         self.adverts: dict[str, KeyAdvert] = {}
         self.held: dict[str, tuple[int, int]] = {}  # owner -> (its mask-key share, its self-seed share) held by us
         self.recipients: frozenset[str] = frozenset()  # neighbours we sent shares to
+        self._unsent: dict[str, tuple[int, int]] = {}  # shares of holders whose keys we have not seen yet
         self.mask_peers: tuple[str, ...] = ()
         self.revealed: dict[str, ShareKind] = {}  # what we revealed about each runner this round, fixed once given
 
@@ -73,7 +74,8 @@ class RunnerRound:
     # ---- step 2 -----------------------------------------------------------------------------------------------
     def share(self, adverts: Mapping[str, KeyAdvert]) -> SharePacket:
         """Shares for every holder (neighbour or us) that advertised; refused below the neighbourhood threshold,
-        because then a dropout of ours could never be recovered."""
+        because then a dropout of ours could never be recovered. Shares of holders whose keys are still missing are
+        kept for `late_shares`."""
         if self.phase is not Phase.KEYS or self.me not in self.adverts:
             raise PhaseError("share", self.phase.value)
         holders = self.ctx.graph.holders(self.me)
@@ -82,21 +84,31 @@ class RunnerRound:
         need = self.ctx.threshold(self.me)
         if len(present) < need:
             raise NotEnoughPeers(self.me, len(present), need, "share holders advertised keys")
-        xs = {r: self.ctx.position(r) for r in present}
+        xs = {r: self.ctx.position(r) for r in holders}
         key_shares = split(self._mask_key.secret_bytes, xs.values(), need)
         seed_shares = split(self._seed, xs.values(), need)
-        sealed: dict[str, bytes] = {}
-        for r in present:
-            pair = (key_shares[xs[r]], seed_shares[xs[r]])
-            if r == self.me:
-                self.held[r] = pair
-                continue
-            key = self._channel.derive(self.adverts[r].channel_public, CHANNEL, self.ctx.binding(self.me, r))
-            plaintext = share_to_bytes(pair[0]) + share_to_bytes(pair[1])
-            sealed[r] = seal(key, plaintext, self._route(self.me, r))
-        self.recipients = frozenset(sealed)
+        self._unsent = {r: (key_shares[xs[r]], seed_shares[xs[r]]) for r in holders}
+        self.held[self.me] = self._unsent.pop(self.me)
         self.phase = Phase.SHARES
+        sealed = {r: self._seal_for(r) for r in present if r != self.me}
+        self.recipients = frozenset(sealed)
         return SharePacket(sealed)
+
+    def late_shares(self, holder: str) -> SharePacket | None:
+        """The shares of a holder whose keys arrived after we shared (None if there are none to send): more holders
+        make our dropout recoverable. Once we have masked, the holder is not added to our mask peers (we did not
+        mask for it); a holder that masks for us anyway is set aside by the aggregator, not stuck."""
+        if self.phase is Phase.KEYS or holder not in self._unsent or holder not in self.adverts:
+            return None
+        packet = SharePacket({holder: self._seal_for(holder)})
+        if self.phase is Phase.SHARES:
+            self.recipients = self.recipients | {holder}
+        return packet
+
+    def _seal_for(self, holder: str) -> bytes:
+        pair = self._unsent.pop(holder)
+        key = self._channel.derive(self.adverts[holder].channel_public, CHANNEL, self.ctx.binding(self.me, holder))
+        return seal(key, share_to_bytes(pair[0]) + share_to_bytes(pair[1]), self._route(self.me, holder))
 
     def add_advert(self, sender: str, advert: KeyAdvert) -> None:
         """Keys of a neighbour that arrived on their own (e.g. after we shared): needed to open its shares."""
@@ -130,7 +142,7 @@ class RunnerRound:
         if self.phase is not Phase.SHARES:
             raise PhaseError("mask", self.phase.value)
         words = weighted(self.ctx.params, quantize(self.ctx.params, vector, self._rng), weight)
-        np.add(words, expand(self._seed, len(words)), out=words)
+        np.add(words, expand(self._seed, len(words), words.dtype.type), out=words)
         self.mask_peers = tuple(sorted(r for r in self.held if r in self.recipients))
         for peer in self.mask_peers:
             apply_pairwise(self.ctx, words, self.me, peer, self._mask_key, self.adverts[peer].mask_public, +1)

@@ -81,6 +81,15 @@ def test_bad_reveals(payload: dict[str, Any]) -> None:
         Reveal.from_payload(payload)
 
 
+def test_a_32_bit_masked_input_has_4_bytes_per_word() -> None:
+    words = np.array([0, 1, 2**32 - 1], dtype=np.uint32)
+    data = MaskedInput(words, 2, ()).encode()
+    decoded = MaskedInput.decode(data, expected_length=3, dtype=np.uint32)
+    assert decoded.masked.dtype == np.uint32 and np.array_equal(decoded.masked, words)
+    with pytest.raises(InvalidMessage, match="expected 3 words"):
+        MaskedInput.decode(data, expected_length=3)  # read as 64-bit words: wrong size
+
+
 def test_bad_masked_inputs() -> None:
     good = MaskedInput(np.arange(4, dtype=np.uint64), 3, ("r01",)).encode()
     with pytest.raises(InvalidMessage, match="expected 5 words"):

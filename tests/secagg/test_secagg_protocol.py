@@ -38,22 +38,27 @@ def inputs(n: int, length: int = 500, seed: int = 0) -> tuple[dict[str, np.ndarr
     )
 
 
-def test_sum_equals_plain_weighted_sum_within_the_quantization_bound() -> None:
-    ctx = context(6, params=PARAMS)
+@pytest.mark.parametrize("ring_bits", [64, 32])
+def test_sum_equals_plain_weighted_sum_within_the_quantization_bound(ring_bits: int) -> None:
+    params = SecAggParams(clip=1.0, bits=16, ring_bits=ring_bits)
+    ctx = context(6, params=params)
     vectors, weights = inputs(6)
-    result = finish(run_until_masked(ctx, vectors, weights))
+    rnd = run_until_masked(ctx, vectors, weights)
+    assert all(m.masked.dtype == params.word_dtype for m in rnd.inputs.values())
+    result = finish(rnd)
     assert result.survivors == tuple(runner_ids(6)) and result.dropped == ()
     assert result.total_weight == sum(weights.values())
     error = np.max(np.abs(result.mean(ctx) - plain_weighted_mean(vectors, weights, runner_ids(6))))
-    assert error <= PARAMS.error_bound
+    assert error <= params.error_bound
 
 
+@pytest.mark.parametrize("ring_bits", [64, 32])
 @pytest.mark.parametrize("when", ["before", "after"])
 @pytest.mark.parametrize("gone", [["r02"], ["r00", "r05"]])
-def test_dropouts_of_one_and_two_of_six(when: str, gone: list[str]) -> None:
+def test_dropouts_of_one_and_two_of_six(when: str, gone: list[str], ring_bits: int) -> None:
     """Runners vanish after sharing their keys: before sending their masked input (their pairwise masks must be
     rebuilt), or after (the leader holds their input but they reveal nothing; they still count)."""
-    ctx = context(6, params=PARAMS)
+    ctx = context(6, params=SecAggParams(clip=1.0, bits=16, ring_bits=ring_bits))
     vectors, weights = inputs(6, seed=len(gone))
     before = gone if when == "before" else []
     after = gone if when == "after" else []
@@ -64,7 +69,7 @@ def test_dropouts_of_one_and_two_of_six(when: str, gone: list[str]) -> None:
     assert list(result.dropped) == sorted(before)
     assert result.total_weight == sum(weights[r] for r in counted)
     error = np.max(np.abs(result.mean(ctx) - plain_weighted_mean(vectors, weights, counted)))
-    assert error <= PARAMS.error_bound
+    assert error <= ctx.params.error_bound
 
 
 def test_three_of_six_gone_after_masking_leaves_too_few_shares() -> None:
@@ -271,4 +276,40 @@ def test_keys_seen_late_lead_to_no_mask_between_the_pair_and_an_exact_sum() -> N
     assert survivor_set.survivors == tuple(runner_ids(6))
     result = unmask(ctx, adverts, masked, survivor_set, {r: x.reveal(survivor_set) for r, x in runners.items()})
     error = np.max(np.abs(result.mean(ctx) - plain_weighted_mean(vectors, weights, runner_ids(6))))
+    assert error <= PARAMS.error_bound
+
+
+@pytest.mark.parametrize("late_share", [False, True])
+def test_shares_sent_late_keep_a_runner_recoverable_after_a_dropout(late_share: bool) -> None:
+    """r00 shares before r04's keys reach it. If r00 never sends r04 its share, r00's self seed has only 4 holders,
+    and r03 dying after masking leaves 3 < 4: the sum cannot be unmasked. Sending r04 the share once its keys
+    arrive (`late_shares`) keeps the round recoverable."""
+    ctx = context(5, params=PARAMS)
+    vectors, weights = inputs(5)
+    runners = {r: RunnerRound(ctx, r) for r in ctx.participants}
+    adverts = {r: x.advertise() for r, x in runners.items()}
+    packets = {
+        r: x.share({s: a for s, a in adverts.items() if not (r == "r00" and s == "r04")}) for r, x in runners.items()
+    }
+    runners["r00"].add_advert("r04", adverts["r04"])
+    for r, x in runners.items():
+        for s, p in packets.items():
+            if s != r:
+                x.receive_shares(s, p)
+    if late_share:
+        late = runners["r00"].late_shares("r04")
+        assert late is not None and list(late.sealed) == ["r04"]
+        assert runners["r04"].receive_shares("r00", late)
+        assert runners["r00"].late_shares("r04") is None  # once
+    masked = {r: x.mask(vectors[r], weights[r]) for r, x in runners.items()}
+    survivor_set = choose_survivors(ctx, masked)
+    assert survivor_set.survivors == tuple(runner_ids(5))
+    reveals = {r: x.reveal(survivor_set) for r, x in runners.items() if r != "r03"}
+    if not late_share:
+        with pytest.raises(NotEnoughShares) as info:
+            unmask(ctx, adverts, masked, survivor_set, reveals)
+        assert (info.value.about, info.value.have, info.value.need) == ("r00", 3, 4)
+        return
+    result = unmask(ctx, adverts, masked, survivor_set, reveals)
+    error = np.max(np.abs(result.mean(ctx) - plain_weighted_mean(vectors, weights, runner_ids(5))))
     assert error <= PARAMS.error_bound

@@ -68,12 +68,23 @@ def test_weights_that_could_wrap_the_ring_are_refused() -> None:
         ({"threshold": 1}, "threshold"),
         ({"degree": 3}, "degree"),
         ({"full_graph_max": 1}, "full_graph_max"),
+        ({"ring_bits": 16}, "ring_bits"),
+        ({"ring_bits": 32, "bits": 32}, "bits"),
     ],
 )
 def test_bad_parameters_name_their_field(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(SecAggConfigError) as info:
         SecAggParams(**kwargs)  # type: ignore[arg-type]
     assert info.value.field == field
+
+
+def test_a_32_bit_ring_refuses_weights_it_cannot_hold() -> None:
+    params = SecAggParams(bits=16, ring_bits=32)
+    assert params.max_total_weight == 65_537 and params.word_dtype is np.uint32
+    q = quantize(params, np.array([1.0, -1.0]))
+    assert weighted(params, q, 65_537).dtype == np.uint32
+    with pytest.raises(QuantizationError, match="exceeds"):
+        weighted(params, q, 65_538)
 
 
 def test_threshold_must_be_a_safe_majority() -> None:
