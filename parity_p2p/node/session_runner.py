@@ -57,6 +57,7 @@ from parity_p2p.node.messages import (
     UpdateAnnouncement,
 )
 from parity_p2p.node.round_state import RoundState, RoundStats
+from parity_p2p.node.secagg_round import SECAGG_KIND_NAMES, SecureRounds
 from parity_p2p.node.work import (
     PrivateDataMismatch,
     SessionWork,
@@ -69,6 +70,7 @@ from parity_p2p.node.work import (
     read_update,
     runner_id,
 )
+from parity_p2p.secagg import SecAggError
 from parity_p2p.session_spec import SessionSpec, SpecError
 from parity_p2p.storage.errors import StorageError
 from parity_p2p.storage.importer import compute_cid
@@ -115,6 +117,7 @@ class SessionRunner:
         self.train_times: list[float] = []
         self.view: SessionView | None = None
         self.work: SessionWork | None = None
+        self.secure: SecureRounds | None = None  # set for sessions with secure aggregation (docs/secagg.md)
         self.participants: list[str] = []
         self.peer_of: dict[str, str] = {}  # runner id -> registered libp2p peer id
         self.runner_of_peer: dict[str, str] = {}
@@ -167,6 +170,11 @@ class SessionRunner:
             raise ContentUnavailable(f"session {self.session_id}: {exc}") from None
         except (SpecError, LearningError, PrivateDataMismatch) as exc:
             raise SessionSetupError(f"session {self.session_id}: {exc}") from None
+        if spec.secure_aggregation is not None and spec.secure_aggregation.enabled:
+            try:
+                self.secure = SecureRounds(self, spec.secure_aggregation)
+            except SecAggError as exc:
+                raise SessionSetupError(f"session {self.session_id}: {exc}") from None
         self.status = "running"
         self.ctx.emit("session.joined", {"session": self.session_id, "shard": self.work.shard_sizes.get(self.me)})
 
@@ -279,6 +287,8 @@ class SessionRunner:
 
     # ---- every participant --------------------------------------------------------------------------------------
     async def _train_and_send(self, rs: RoundState) -> None:
+        if self.secure is not None:
+            return await self.secure.train_and_send(rs)
         work, state = self._work(), rs.global_state
         assert state is not None
         made = await trio.to_thread.run_sync(make_update, work, self.ctx.address, rs.round, state, rs.base_cid)
@@ -333,6 +343,8 @@ class SessionRunner:
             raise UpdateRefused(f"round {round_number} is not open (current round {self.current_round})", 409)
         if self.me in rs.updates:
             raise UpdateRefused(f"this node already sent its update for round {round_number}", 409)
+        if self.secure is not None:
+            raise UpdateRefused("a secure-aggregation session takes no manual updates: the node masks its own", 409)
         try:
             update, meta = await trio.to_thread.run_sync(self._read_update, rs, data, self.me)
         except (LearningError, UpdateMismatch) as exc:
@@ -363,6 +375,8 @@ class SessionRunner:
             return Verdict.reject(f"peer {peer_id} is not a participant of session {self.session_id}")
         if rs is None or offer.round != self.current_round or rs.global_state is None:
             return Verdict.reject(f"round {offer.round} is not open here (current {self.current_round})")
+        if self.secure is not None:
+            return self.secure.admit(rs, sender, offer)
         if sender in rs.updates:
             return Verdict.reject("an update from this runner is already here")
         limit = self._work().decode_limits(rs.global_state).max_total_bytes
@@ -383,6 +397,8 @@ class SessionRunner:
 
     async def _accept_update(self, rs: RoundState, sender: str, cid: str, data: bytes) -> str:
         """Validate an update's bytes for `sender`; keep it if good. Returns the reason it was refused, or ""."""
+        if self.secure is not None:
+            return await self.secure.accept(rs, sender, cid, data)
 
         def check() -> Any:  # one thread hop for both: on a busy machine each hop costs a scheduling delay
             if compute_cid(data) != cid:
@@ -434,6 +450,10 @@ class SessionRunner:
         window = round_window(step_start, params.round_timeout, self.train_times[-32:], self.ctx.timing)
         rs.stats.led = True
         self.ctx.emit("round.leading", {"session": self.session_id, "round": rs.round, "step": step})
+        if self.secure is not None:
+            if await self.secure.collect_and_unmask(rs, window):
+                await self._propose_and_submit(rs, window.failover_at)
+            return
         async with trio.open_nursery() as fetchers:
             while True:
                 for runner, announcement in list(rs.announcements.items()):
@@ -465,6 +485,8 @@ class SessionRunner:
         nursery, state, announcement = self._round_nursery, rs.global_state, rs.announcements.get(runner)
         if nursery is None or state is None or announcement is None or rs.round != self.current_round:
             return
+        if self.secure is not None:
+            return  # masked inputs are fetched when a proposal is checked
         if runner == self.me or runner in rs.updates or runner in rs.fetching or not self._recomputes(state):
             return
         rs.fetching.add(runner)
@@ -605,6 +627,8 @@ class SessionRunner:
 
     async def _recompute_check(self, rs: RoundState, p: ProposalMessage) -> list[str]:
         """Fetch every included update by CID, aggregate them as the leader should have, compare with its model."""
+        if self.secure is not None:
+            return await self.secure.recompute_problems(rs, p)
         work, state = self._work(), rs.global_state
         assert state is not None
         try:
@@ -656,6 +680,8 @@ class SessionRunner:
                     self._on_proposal(rs, sender, ProposalMessage.parse(envelope.payload), nursery)
                 elif envelope.kind == ATTESTATION_KIND.kind:
                     self._on_attestation(rs, sender, AttestationMessage.parse(envelope.payload))
+                elif envelope.kind in SECAGG_KIND_NAMES and self.secure is not None:
+                    await self.secure.on_message(rs, sender, envelope.kind, envelope.payload)
             except MessageError as exc:
                 self.ctx.emit(
                     "gossip.bad_payload", {"session": self.session_id, "kind": envelope.kind, "reason": str(exc)}
