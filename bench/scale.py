@@ -163,6 +163,14 @@ def measure_point(nodes: int, round_count: int) -> ScalePoint:
     )
 
 
+def save(result: ScaleResult) -> None:
+    """Written after every N, so a sweep stopped by hand keeps what it measured."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "scale.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
+    if result.points:
+        plot(result, RESULTS / "scale.png")
+
+
 def sweep(node_counts: tuple[int, ...], round_count: int) -> ScaleResult:
     result = ScaleResult([], None, "", available_mib(), len(os.sched_getaffinity(0)))
     for n in node_counts:
@@ -183,6 +191,8 @@ def sweep(node_counts: tuple[int, ...], round_count: int) -> ScaleResult:
             print(f"scale: stop at {n} nodes: {result.stop_reason}", flush=True)
             break
         result.points.append(point)
+        result.stop_reason = f"measured up to {n} nodes so far"
+        save(result)
         print(
             f"scale {n:3} nodes: round {point.median_round_seconds:.3f} s (training {point.median_training_seconds:.3f}"
             f" s, overhead {point.median_overhead_seconds:.3f} s), RSS/node {point.rss_per_node_mib_median:.0f} MiB "
@@ -245,10 +255,7 @@ def markdown(result: ScaleResult) -> str:
 
 def run(node_counts: tuple[int, ...] = (2, 4, 8, 16, 24, 32), round_count: int = 4) -> ScaleResult:
     result = sweep(node_counts, round_count)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
-    if result.points:
-        plot(result, RESULTS / "scale.png")
+    save(result)
     return result
 
 
