@@ -186,7 +186,16 @@ def sweep(node_counts: tuple[int, ...], round_count: int) -> ScaleResult:
                 break
         try:
             point = measure_point(n, round_count)
-        except (DevnetError, ChainError, RuntimeError, trio.TooSlowError, OSError) as exc:
+        except trio.TooSlowError:
+            result.stopped_at = n
+            result.stop_reason = (
+                f"{n} nodes did not complete {round_count} rounds within the bench's limit (rounds x round timeout x 2"
+                f" + 60 s); CPU-bound ({n} node processes on {len(os.sched_getaffinity(0))} cores), memory was not the"
+                " limit"
+            )
+            print(f"scale: stop at {n} nodes: {result.stop_reason}", flush=True)
+            break
+        except (DevnetError, ChainError, RuntimeError, OSError) as exc:
             result.stopped_at, result.stop_reason = n, f"{n} nodes did not complete: {type(exc).__name__}: {exc}"
             print(f"scale: stop at {n} nodes: {result.stop_reason}", flush=True)
             break
@@ -228,8 +237,8 @@ def plot(result: ScaleResult, path: Path) -> None:
     right.set_ylabel("resident memory (GiB)")
     right.set_title("Memory (VmRSS from /proc)")
     right.legend(fontsize=8)
-    stop = f"; stopped at {result.stopped_at}: {result.stop_reason}" if result.stopped_at else ""
-    fig.suptitle(f"Iris session, {result.cores} shared cores{stop}"[:150], fontsize=9)
+    stop = f"; the sweep stopped at {result.stopped_at} nodes (scale.json says why)" if result.stopped_at else ""
+    fig.suptitle(f"Iris session on the local network, {result.cores} shared cores{stop}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
