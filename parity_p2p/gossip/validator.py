@@ -44,6 +44,9 @@ class ValidatorPolicy:
     """A peer may already be one round ahead of our view of the chain; further ahead is dropped."""
     replay_cache_size: int = 100_000
     """At most this many (sender, nonce) pairs are kept (~100 bytes each); the oldest go first."""
+    failure_log_interval_s: float = 30.0
+    """A failing membership callback is logged at most once per this interval per failure kind (a chain outage
+    fails it for every message; one traceback per message would flood the log)."""
 
 
 class MessageDropped(Exception):
@@ -77,6 +80,31 @@ class ReplayCache:
             del self._entries[key]
 
 
+class FailureLog:
+    """One WARNING line per failure kind per interval, with the count of failures suppressed since the last one."""
+
+    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval_s = interval_s
+        self._clock = clock
+        self._last_logged: dict[tuple[str, str], float] = {}
+        self._suppressed: dict[tuple[str, str], int] = {}
+
+    def failed(self, callback: str, exc: BaseException) -> None:
+        kind = (callback, type(exc).__name__)
+        now = self._clock()
+        last = self._last_logged.get(kind)
+        if last is not None and now - last < self._interval_s:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+            return
+        self._last_logged[kind] = now
+        suppressed = self._suppressed.pop(kind, 0)
+        logger.warning(
+            "membership callback %s failed: %s: %s (%d more like it suppressed in the last %.0f s; the messages "
+            "were dropped and counted)",
+            callback, kind[1], exc, suppressed, self._interval_s,
+        )  # fmt: skip
+
+
 class EnvelopeValidator:
     """Checks raw gossip bytes arriving on a topic; returns the envelope or raises MessageDropped (counted)."""
 
@@ -89,6 +117,7 @@ class EnvelopeValidator:
         kinds: KindRegistry | None = None,
         policy: ValidatorPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        log_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.domain = domain
         self.membership = membership
@@ -99,6 +128,7 @@ class EnvelopeValidator:
         # Remember nonces a little longer than the acceptance window, so nothing expires while still acceptable.
         ttl_ms = int((self.policy.max_age_s + self.policy.max_clock_skew_s) * 1000)
         self.replays = ReplayCache(self.policy.replay_cache_size, ttl_ms)
+        self.failures = FailureLog(self.policy.failure_log_interval_s, log_clock)
 
     async def validate(self, topic: str, data: bytes) -> Envelope:
         try:
@@ -183,12 +213,12 @@ class EnvelopeValidator:
 
     async def _ask(self, fn: Callable[..., object], *args: object) -> object:
         # The callbacks belong to the node (chain cache); a failure there must drop this message, not kill the
-        # pubsub service, and must be visible: logged with its traceback and counted.
+        # pubsub service, and must be visible: counted per message, logged rate-limited per failure kind.
         try:
             answer = fn(*args)
             if inspect.isawaitable(answer):
                 answer = await answer
         except Exception as exc:
-            logger.exception("membership callback %r failed", fn)
+            self.failures.failed(getattr(fn, "__qualname__", repr(fn)), exc)
             raise MessageDropped(DropReason.MEMBERSHIP_ERROR, repr(exc)) from None
         return answer
