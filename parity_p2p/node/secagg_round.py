@@ -241,7 +241,16 @@ class SecureRounds:
     async def accept(self, rs: RoundState, sender: str, cid: str, data: bytes) -> str:
         """Keep a masked input for `sender` if its bytes hash to `cid`, decode, and carry the sender's data size.
         Returns why it was refused, or ""."""
-        sr = self.round(rs)
+        checked = await self._check(rs, sender, cid, data)
+        if isinstance(checked, str):
+            return checked
+        await self.node.ctx.store.aadd(data)
+        self.round(rs).inputs.setdefault(sender, (checked, cid))
+        rs.poke()
+        return ""
+
+    async def _check(self, rs: RoundState, sender: str, cid: str, data: bytes) -> MaskedInput | str:
+        """The decoded masked input, or why it is refused."""
         assert rs.global_state is not None
         length = vector_length(rs.global_state)
         if await trio.to_thread.run_sync(compute_cid, data) != cid:
@@ -258,10 +267,7 @@ class SecureRounds:
             reason = f"masked input claims {masked.weight} samples (shard {expected}, cap {cap})"
             self._emit("update.rejected", rs, runner=sender, reason=reason)
             return reason
-        await self.node.ctx.store.aadd(data)
-        sr.inputs.setdefault(sender, (masked, cid))
-        rs.poke()
-        return ""
+        return masked
 
     async def _pull(self, rs: RoundState, sr: SecureRound, sender: str, cid: str) -> None:
         assert rs.global_state is not None
@@ -313,11 +319,12 @@ class SecureRounds:
         await ask()
         self._emit("secagg.survivors", rs, survivors=len(survivor_set.survivors), dropped=len(survivor_set.dropped))
         await self._answer(rs, sr, survivor_set)
-        result = await self._unmask_when_revealed(rs, sr, survivor_set, window.failover_at - node._now(), ask)
+        timeout = window.failover_at - node._now()
+        result = await self._unmask_when_revealed(rs, sr, survivor_set, timeout, sr.inputs, ask)
         if isinstance(result, str):
             self._emit("secagg.failed", rs, step="unmask", reason=result)
             return False
-        rs.updates = self._updates(rs, sr, result)
+        rs.updates = self._updates(rs, sr, result, sr.inputs)
         self._emit("secagg.unmasked", rs, survivors=len(result.survivors), dropped=len(result.dropped))
         return True
 
@@ -342,6 +349,7 @@ class SecureRounds:
         sr: SecureRound,
         survivor_set: SurvivorSet,
         timeout: float,
+        inputs: Mapping[str, tuple[MaskedInput, str]],
         ask_again: Callable[[], Any] | None = None,
     ) -> UnmaskedSum | str:
         """The unmasked sum as soon as enough reveals are in; the last reason it failed when time runs out. A leader
@@ -349,10 +357,10 @@ class SecureRounds:
         reason = "no reveals arrived"
         with trio.move_on_after(max(0.0, timeout)):
             while True:
-                inputs = {r: sr.inputs[r][0] for r in survivor_set.survivors if r in sr.inputs}
+                masked = {r: inputs[r][0] for r in survivor_set.survivors if r in inputs}
                 try:
                     return await trio.to_thread.run_sync(
-                        unmask, sr.ctx, sr.adverts, inputs, survivor_set, sr.reveals_for(survivor_set)
+                        unmask, sr.ctx, sr.adverts, masked, survivor_set, sr.reveals_for(survivor_set)
                     )
                 except NotEnoughShares as exc:
                     if str(exc) != reason:
@@ -366,11 +374,13 @@ class SecureRounds:
                     await ask_again()
         return reason
 
-    def _updates(self, rs: RoundState, sr: SecureRound, result: UnmaskedSum) -> dict[str, Any]:
+    def _updates(
+        self, rs: RoundState, sr: SecureRound, result: UnmaskedSum, inputs: Mapping[str, tuple[MaskedInput, str]]
+    ) -> dict[str, Any]:
         assert rs.global_state is not None
         mean = unflatten(result.mean(sr.ctx), rs.global_state)
-        weights = {r: sr.inputs[r][0].weight for r in result.survivors}
-        return {u.runner: (u, sr.inputs[u.runner][1]) for u in mean_updates(mean, weights)}
+        weights = {r: inputs[r][0].weight for r in result.survivors}
+        return {u.runner: (u, inputs[u.runner][1]) for u in mean_updates(mean, weights)}
 
     # ---- follower -----------------------------------------------------------------------------------------------
     async def recompute_problems(self, rs: RoundState, p: ProposalMessage) -> list[str]:
@@ -391,18 +401,23 @@ class SecureRounds:
         if set(included) != set(survivor_set.survivors):
             return ["the included runners are not the leader's survivor set"]
         try:
+            chosen: dict[str, tuple[MaskedInput, str]] = {}  # exactly the masked inputs the proposal names
             for runner, item in included.items():
                 known = sr.inputs.get(runner)
-                if known is None or known[1] != item.update_cid:
-                    data = await node.ctx.store.aget(item.update_cid, max_size=8 * vector_length(state) + 65536)
-                    if reason := await self.accept(rs, runner, item.update_cid, data):
-                        return [f"masked input of {runner}: {reason}"]
-                if sr.inputs[runner][0].weight != item.data_size:
-                    return [f"masked input of {runner} carries another data size than the proposal"]
-            result = await self._unmask_when_revealed(rs, sr, survivor_set, REVEAL_WAIT_S)
+                if known is not None and known[1] == item.update_cid:
+                    chosen[runner] = known
+                    continue
+                data = await node.ctx.store.aget(item.update_cid, max_size=8 * vector_length(state) + 65536)
+                checked = await self._check(rs, runner, item.update_cid, data)
+                if isinstance(checked, str):
+                    return [f"masked input of {runner}: {checked}"]
+                chosen[runner] = (checked, item.update_cid)
+            if any(chosen[r][0].weight != item.data_size for r, item in included.items()):
+                return ["a masked input carries another data size than the proposal lists"]
+            result = await self._unmask_when_revealed(rs, sr, survivor_set, REVEAL_WAIT_S, chosen)
             if isinstance(result, str):
                 return [f"cannot unmask: {result}"]
-            updates = [u for u, _ in self._updates(rs, sr, result).values()]
+            updates = [u for u, _ in self._updates(rs, sr, result, chosen).values()]
             recomputed = (await trio.to_thread.run_sync(aggregate, work, rs.round, state, updates)).state
             proposed = await trio.to_thread.run_sync(read_global, work, await node.ctx.store.aget(p.model_cid), state)
         except (StorageError, LearningError) as exc:
