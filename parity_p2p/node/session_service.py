@@ -164,17 +164,20 @@ class SessionService:
         return ""
 
     async def _run(self, runner: SessionRunner) -> None:
+        # `except*`: the runner raises from inside its nurseries, and strict exception groups wrap even an error
+        # raised in a nursery's own body; a plain `except` would let every one escape and end `serve`.
         try:
             await runner.run()
             self.finished[runner.session_id] = runner
             self._watch.discard(runner.session_id)
-        except SessionSetupError as exc:
-            self.declined[runner.session_id] = str(exc)
+        except* SessionSetupError as group:
+            reason = str(_first_leaf(group))
+            self.declined[runner.session_id] = reason
             self._watch.discard(runner.session_id)
-            self.ctx.emit("session.failed", {"session": runner.session_id, "reason": str(exc)})
-        except (ChainError, GossipError, StorageError, ContentUnavailable) as exc:
+            self.ctx.emit("session.failed", {"session": runner.session_id, "reason": reason})
+        except* (ChainError, GossipError, StorageError, ContentUnavailable) as group:
             # Transient: forget the runner; the next poll starts a fresh one that resumes at the chain's round.
-            self.ctx.emit("session.interrupted", {"session": runner.session_id, "reason": str(exc)})
+            self.ctx.emit("session.interrupted", {"session": runner.session_id, "reason": str(_first_leaf(group))})
         finally:
             self.runners.pop(runner.session_id, None)
 
@@ -190,3 +193,9 @@ class SessionService:
         if runner is None:
             return Verdict.reject(f"this node is not running session {offer.session_id}")
         return await runner.store(offer, data, peer_id)
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first exception in a (possibly nested) group: the one whose message explains the failure."""
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
