@@ -37,7 +37,13 @@ from parity_p2p.consensus.contribution import IncludedUpdate
 from parity_p2p.consensus.election import leader_at
 from parity_p2p.consensus.equivocation import Evidence, ProposalBook, SignedProposal
 from parity_p2p.consensus.merkle import update_digest, updates_root
-from parity_p2p.consensus.proposal import RoundProposal, decide_attestation, light_model_problems, models_match
+from parity_p2p.consensus.proposal import (
+    RoundProposal,
+    decide_attestation,
+    light_model_problems,
+    models_match,
+    usage_problems,
+)
 from parity_p2p.consensus.timing import Collect, PollBackoff, collect_decision, round_window
 from parity_p2p.gossip.errors import GossipError, UpdateRejected
 from parity_p2p.gossip.pubsub import GossipMessage
@@ -82,6 +88,7 @@ GENESIS = "genesis"  # base of round 1: the model every runner derives from the 
 SUBMIT_MARGIN_S = 2.0  # stop gathering attestations this long before failover, to get the transaction mined
 PUSH_ATTEMPTS = 20
 PUSH_RETRY_S = 0.1  # a leader refuses until it sees the new round open: retry often, ~2 s in all
+BASE_MODEL_RETRY_S = 0.5
 
 
 class SessionSetupError(RuntimeError):
@@ -98,7 +105,7 @@ def read_local_dataset(datasets: Mapping[str, Path], spec: SessionSpec) -> bytes
     name = spec.private_data.name
     path = datasets.get(name)
     if path is None:
-        raise PrivateDataMismatch(f"no local dataset {name!r}: add `{name} = \"/path/to.csv\"` under [datasets]")
+        raise PrivateDataMismatch(f'no local dataset {name!r}: add `{name} = "/path/to.csv"` under [datasets]')
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -242,8 +249,21 @@ class SessionRunner:
             record = self._closed[1]
         else:
             record = await self.ctx.chain.sessions.get_round(self.session_id, number - 1)
-        data = await self.ctx.store.aget(record.model_cid)
+        data = await self._fetch_base_model(record.model_cid)
         return record.model_cid, await trio.to_thread.run_sync(read_global, work, data, template)
+
+    async def _fetch_base_model(self, cid: str) -> bytes:
+        """A runner restarted after a crash may look for the last model before any peer is connected again: keep
+        asking for a round timeout before giving up (the service then retries the whole runner)."""
+        assert self.view is not None
+        with trio.move_on_after(self.view.params.round_timeout):
+            while True:
+                try:
+                    return await self.ctx.store.aget(cid)
+                except StorageError as exc:
+                    logger.info("session %d: base model %s not reachable yet (%s)", self.session_id, cid, exc)
+                await trio.sleep(BASE_MODEL_RETRY_S)
+        return await self.ctx.store.aget(cid)  # the last try: its error says why
 
     async def _wait_finalized(self, rs: RoundState) -> SessionView:
         """Watch the chain until the round closes; returns the session view that shows it closed.
@@ -369,6 +389,16 @@ class SessionRunner:
 
     # UpdateSink, through SessionService: pushed updates for this session
     async def admit(self, offer: UpdateOffer, peer_id: str) -> Verdict:
+        verdict = self._admission(offer, peer_id)
+        sender = self.runner_of_peer.get(peer_id)
+        # Narrated: refusals of a participant's offer for the open round. A stranger's offers, and offers that came
+        # before this node opened the round (the sender retries them), are only counted by the update protocol.
+        open_round = offer.round == self.current_round and offer.round in self.rounds
+        if not verdict.accepted and sender is not None and open_round:
+            self._emit_rejected(offer.round, sender, verdict.reason)
+        return verdict
+
+    def _admission(self, offer: UpdateOffer, peer_id: str) -> Verdict:
         sender = self.runner_of_peer.get(peer_id)
         rs = self.rounds.get(offer.round)
         if sender is None:
@@ -408,16 +438,20 @@ class SessionRunner:
         try:
             update = await trio.to_thread.run_sync(check)
             if update is None:
+                self._emit_rejected(rs.round, sender, "the bytes do not hash to the announced CID")
                 return "the bytes do not hash to the announced CID"
         except (LearningError, UpdateMismatch) as exc:
-            self.ctx.emit(
-                "update.rejected", {"session": self.session_id, "round": rs.round, "runner": sender, "reason": str(exc)}
-            )
+            self._emit_rejected(rs.round, sender, str(exc))
             return str(exc)
         await self.ctx.store.aadd(data)
         rs.updates.setdefault(sender, (update, cid))
         rs.poke()
         return ""
+
+    def _emit_rejected(self, round_number: int, sender: str, reason: str) -> None:
+        self.ctx.emit(
+            "update.rejected", {"session": self.session_id, "round": round_number, "runner": sender, "reason": reason}
+        )
 
     # ---- leader -------------------------------------------------------------------------------------------------
     def _step_now(self, rs: RoundState) -> int:
@@ -517,7 +551,16 @@ class SessionRunner:
         assert state is not None and self.view is not None
         received = dict(rs.updates)
         updates = [u for u, _ in received.values()]
-        result = await trio.to_thread.run_sync(aggregate, work, rs.round, state, updates)
+        try:
+            result = await trio.to_thread.run_sync(aggregate, work, rs.round, state, updates)
+        except LearningError as exc:  # e.g. Krum after dropouts left too few updates: no proposal, failover decides
+            self.ctx.emit("round.aggregate_failed", {"session": self.session_id, "round": rs.round, "reason": str(exc)})
+            return
+        for screened in result.screened_out:
+            self.ctx.emit(
+                "update.screened",
+                {"session": self.session_id, "round": rs.round, "runner": screened.runner, "reason": screened.reason},
+            )
         metrics = await trio.to_thread.run_sync(evaluate_state, work, result.state)
         model_bytes = await trio.to_thread.run_sync(encode_global, work, rs.round, result, metrics)
         model_cid = await self.ctx.store.aadd(model_bytes)
@@ -642,11 +685,16 @@ class SessionRunner:
                 data = await self.ctx.store.aget(item.update_cid, max_size=work.decode_limits(state).max_total_bytes)
                 update, _ = await trio.to_thread.run_sync(self._read_update, rs, data, runner_id(item.runner))
                 updates.append(update)
-            recomputed = (await trio.to_thread.run_sync(aggregate, work, rs.round, state, updates)).state
+            result = await trio.to_thread.run_sync(aggregate, work, rs.round, state, updates)
             proposed = await trio.to_thread.run_sync(read_global, work, await self.ctx.store.aget(p.model_cid), state)
         except (StorageError, LearningError, UpdateMismatch) as exc:
             return [f"cannot recompute: {exc}"]
-        return models_match({k: v.numpy() for k, v in proposed.items()}, {k: v.numpy() for k, v in recomputed.items()})
+        ordered = sorted(updates, key=lambda u: int(u.runner, 16))  # the order `aggregate` indexes `included` by
+        used = [ordered[i].runner for i in result.included]
+        problems = models_match(
+            {k: v.numpy() for k, v in proposed.items()}, {k: v.numpy() for k, v in result.state.items()}
+        )
+        return problems + usage_problems(p.included, used)
 
     async def _light_check(self, rs: RoundState, p: ProposalMessage) -> list[str]:
         """For rounds above max_recompute_bytes: the model must decode strictly (names, shapes, dtypes, finite) and
