@@ -25,12 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.datasets import load_digits, load_iris
+from learning import dataset, model_config  # bench/learning.py: the same datasets and model configs
 
 from parity_p2p.learning.byzantine import Attack, Attacked
-from parity_p2p.learning.datasets import TabularDataset
-from parity_p2p.learning.federation import run_federation, standardized
-from parity_p2p.learning.model_config import ModelConfig, parse_model_config
+from parity_p2p.learning.federation import run_federation
 from parity_p2p.learning.partition import SplitSpec
 from parity_p2p.learning.strategies import AggregateResult, ClientUpdate, NormScreen, State, Strategy, build_strategy
 from parity_p2p.learning.strategies.norm_screen import DEFAULT_NORM_FACTOR, screen_norms
@@ -65,22 +63,6 @@ class Outcome:
     attacker_screened: int
     honest_norm_spread: float  # max over rounds of (largest / median honest delta norm)
     seconds: float
-
-
-def dataset(name: str) -> TabularDataset:
-    features, labels = (load_iris if name == "iris" else load_digits)(return_X_y=True)
-    return standardized(
-        TabularDataset(
-            features.astype(np.float32),
-            labels.astype(np.int64),
-            tuple(str(c) for c in range(int(labels.max()) + 1)),
-            tuple(f"x{i}" for i in range(features.shape[1])),
-        )
-    )
-
-
-def model_config(name: str) -> ModelConfig:
-    return parse_model_config((ROOT / "examples" / f"{name}_model.json").read_text())
 
 
 def build(name: str) -> Strategy:
