@@ -19,8 +19,15 @@ from pathlib import Path
 import pytest
 import trio
 from fixtures.anvil import AnvilProcess, free_port
-from fixtures.chain_ledger import check_sender, check_session_books, read_transactions
-from fixtures.devnet_drills import EventLog, create_and_start, creator_client, wait_status, wait_until
+from fixtures.chain_ledger import check_sender
+from fixtures.devnet_drills import (
+    EventLog,
+    audit_claimed_session,
+    create_and_start,
+    creator_client,
+    wait_status,
+    wait_until,
+)
 from fixtures.flaky_rpc import EveryNth, FlakyRpcProxy
 
 from parity_p2p.chain import JsonRpc, RpcUnavailableError, SessionStatus
@@ -75,13 +82,7 @@ async def test_nodes_carry_on_through_a_chain_restart_and_a_lossy_rpc_without_se
                     print(log.dump())
                     raise
 
-                async def all_claimed() -> bool:
-                    return all([await owner.sessions.owed(n.address) == 0 for n in state.nodes])
-
-                await wait_until(all_claimed, 60, "every runner to claim its reward")
-                txs = await read_transactions(owner)
-                assert owner.address is not None
-                books = await check_session_books(owner, txs, sid, owner.address, {})
+                txs, books = await audit_claimed_session(owner, [n.address for n in state.nodes], sid)
                 reports = [check_sender(txs, node.address) for node in state.nodes]
         finally:
             await trio.to_thread.run_sync(net.down)

@@ -29,11 +29,12 @@ from typing import Any
 import pytest
 import trio
 from eth_utils.address import to_checksum_address
-from fixtures.chain_ledger import check_sender, check_session_books, read_transactions
+from fixtures.chain_ledger import check_sender
 from fixtures.devnet_drills import (
     EXAMPLES,
     EventLog,
     IrisSession,
+    audit_claimed_session,
     create_and_start,
     creator_client,
     wait_status,
@@ -149,17 +150,8 @@ async def _drills(
         await watchers.start(log.follow, await trio.to_thread.run_sync(net.restart_node, index))
 
     await wait_status(owner, sid, SessionStatus.COMPLETED, ROUNDS * ROUND_TIMEOUT * 3)
-    live = [n.address for n in state.nodes]
-
-    async def all_claimed() -> bool:
-        return all([await owner.sessions.owed(a) == 0 for a in live])
-
-    await wait_until(all_claimed, 60, "every runner to claim its reward")
-
-    # The chain's account of it.
-    txs = await read_transactions(owner)
-    assert owner.address is not None
-    books = await check_session_books(owner, txs, sid, owner.address, balances)
+    # The chain's account of it, once every runner claimed.
+    txs, books = await audit_claimed_session(owner, [n.address for n in state.nodes], sid, balances)
     for node in state.nodes:
         check_sender(txs, node.address)
     posted = {t.args[1][0]: t for t in txs if t.function == "SessionManager.submitRound" and t.succeeded}

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 import trio
-from fixtures.chain_ledger import check_sender, check_session_books, read_transactions
-from fixtures.devnet_drills import create_and_start, creator_client, rss_mib, wait_until
+from fixtures.chain_ledger import check_sender
+from fixtures.devnet_drills import audit_claimed_session, create_and_start, creator_client, rss_mib
 
 from parity_p2p.chain import SessionStatus
 from parity_p2p.devnet.network import Devnet
@@ -63,13 +63,7 @@ async def test_fifty_rounds_on_eight_nodes_with_flat_memory(tmp_path: Path) -> N
             session_s = time.monotonic() - started
             assert view.status is SessionStatus.COMPLETED, f"the session ended {view.status.name}"
 
-            async def all_claimed() -> bool:
-                return all([await owner.sessions.owed(n.address) == 0 for n in state.nodes])
-
-            await wait_until(all_claimed, 60, "every runner to claim its reward")
-            txs = await read_transactions(owner)
-            assert owner.address is not None
-            books = await check_session_books(owner, txs, sid, owner.address, {})
+            txs, books = await audit_claimed_session(owner, [n.address for n in state.nodes], sid)
             for node in state.nodes:
                 check_sender(txs, node.address)
     finally:
