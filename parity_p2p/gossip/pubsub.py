@@ -3,6 +3,10 @@
 Every topic we publish to or subscribe to gets the EnvelopeValidator as its py-libp2p topic validator, so nothing
 is delivered to us or relayed by us before it passed every check. py-libp2p keeps one subscription per topic; we
 fan it out to any number of local subscribers, each with its own bounded channel.
+
+When the last local subscriber leaves, the libp2p subscription lingers for a grace period: a session runner that
+restarts (a transient fault) subscribes again at once, and a real UNSUBSCRIBE + SUBSCRIBE would make its peers see
+a GRAFT inside their PRUNE backoff, penalise it and keep it out of their mesh for up to a minute.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ SEND_QUEUE_HIGH_WATER = 16
 SEND_ROOM_TIMEOUT_S = 0.5
 """A queue that does not drain within this is a stuck or dead peer: publish anyway (each publish waits at most
 this long, so a dead mesh peer slows publishing, never blocks it)."""
+UNSUBSCRIBE_GRACE_S = 120.0
+"""How long a topic stays subscribed at the libp2p level after its last local subscriber left. Longer than
+gossipsub's PRUNE backoff (60 s), so a quick re-subscribe never GRAFTs inside it."""
 
 
 @dataclass(frozen=True)
@@ -51,13 +58,24 @@ class GossipMessage:
 class _Topic:
     subscribers: set[_Subscriber]
     pump_scope: trio.CancelScope | None = None
+    linger_scope: trio.CancelScope | None = None  # the pending unsubscribe while no local subscriber is left
 
 
 class Gossip:
     """Signed publish/subscribe. Start `serve` in a nursery first; it owns the per-topic receive pumps."""
 
-    def __init__(self, host: P2PHost, account: LocalAccount, validator: EnvelopeValidator) -> None:
+    def __init__(
+        self,
+        host: P2PHost,
+        account: LocalAccount,
+        validator: EnvelopeValidator,
+        *,
+        unsubscribe_grace_s: float = UNSUBSCRIBE_GRACE_S,
+    ) -> None:
+        if unsubscribe_grace_s < 0:
+            raise ValueError(f"unsubscribe_grace_s must be >= 0, got {unsubscribe_grace_s}")
         self.host = host
+        self.unsubscribe_grace_s = unsubscribe_grace_s
         self.account = account
         self.validator = validator
         self.metrics = validator.metrics
@@ -141,6 +159,9 @@ class Gossip:
             self._ensure_validator(topic)
             subscription = await self._pubsub.subscribe(topic)
             state.pump_scope = await self._nursery.start(self._pump, topic, subscription)
+        elif state.linger_scope is not None:
+            state.linger_scope.cancel()  # still subscribed at the libp2p level: reuse it, stay in the mesh
+            state.linger_scope = None
         subscriber = _Subscriber(send, skip_origin=None if include_own else self.host.peer_id)
         state.subscribers.add(subscriber)
         try:
@@ -149,14 +170,23 @@ class Gossip:
         finally:
             state.subscribers.discard(subscriber)
             subscriber.close()
-            if not state.subscribers and self._topics.get(topic) is state:
-                del self._topics[topic]
-                if state.pump_scope is not None:
-                    state.pump_scope.cancel()
-                # Runs on cancellation too: shielded, but bounded so a dead peer cannot hold up shutdown.
-                with trio.move_on_after(2.0) as cleanup:
-                    cleanup.shield = True
-                    await self._pubsub.unsubscribe(topic)
+            if not state.subscribers and self._topics.get(topic) is state and self._nursery is not None:
+                state.linger_scope = trio.CancelScope()
+                self._nursery.start_soon(self._unsubscribe_after_grace, topic, state, state.linger_scope)
+
+    async def _unsubscribe_after_grace(self, topic: str, state: _Topic, linger: trio.CancelScope) -> None:
+        with linger:
+            await trio.sleep(self.unsubscribe_grace_s)
+        if linger.cancelled_caught or state.subscribers or self._topics.get(topic) is not state:
+            return  # a subscriber came back in time (or serve is shutting down)
+        del self._topics[topic]
+        if state.pump_scope is not None:
+            state.pump_scope.cancel()
+        # Shielded so that a shutdown now still tells peers, but bounded so a dead peer cannot hold it up.
+        with trio.move_on_after(2.0) as cleanup:
+            cleanup.shield = True
+            await self._pubsub.unsubscribe(topic)
+        self.metrics.count("gossip.unsubscribed_after_grace")
 
     async def wait_for_mesh(self, topic: str, min_peers: int = 1, timeout_s: float = 10.0) -> list[str]:
         """Wait until our mesh for `topic` has `min_peers` peers and return them. Messages published while the
@@ -184,6 +214,7 @@ class Gossip:
         return max((len(queues[peer]) for peer in peers if peer in queues), default=0)
 
     def subscribed_topics(self) -> list[str]:
+        """Topics subscribed at the libp2p level: those with local subscribers and those in their grace period."""
         return sorted(self._topics)
 
     async def _pump(self, topic: str, subscription: Any, *, task_status: TaskStatus[trio.CancelScope]) -> None:
