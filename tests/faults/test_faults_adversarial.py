@@ -25,11 +25,12 @@ import pytest
 import torch
 import trio
 from eth_account.signers.local import LocalAccount
-from fixtures.devchain import DevChain, fund
+from fixtures.devchain import DevChain
 from fixtures.node_network import (
     STAKE,
     RunningNode,
     create_iris_session,
+    rogue_host,
     running_nodes,
     start_when_joined,
     timeline,
@@ -45,10 +46,8 @@ from parity_p2p.consensus.merkle import update_digest, updates_root
 from parity_p2p.consensus.timing import TimingPolicy
 from parity_p2p.gossip.envelope import SigningDomain, decode_envelope, sign_envelope
 from parity_p2p.gossip.errors import EnvelopeError, StreamProtocolError, UpdateRejected
-from parity_p2p.gossip.host import HostConfig, P2PHost
-from parity_p2p.gossip.host import serve as serve_host
+from parity_p2p.gossip.host import P2PHost
 from parity_p2p.gossip.metrics import DropReason
-from parity_p2p.gossip.peer_identity import peer_id_for_key_file
 from parity_p2p.gossip.streams import FramedStream
 from parity_p2p.gossip.topics import session_topic
 from parity_p2p.gossip.update_protocol import UPDATE_PROTOCOL, UpdateOffer, push_update
@@ -156,13 +155,7 @@ async def test_a_malicious_participant_is_refused_with_typed_reasons_counted_and
         await dev_chain.client(rogue_account) as rogue_chain,
         trio.open_nursery() as nursery,
     ):
-        await fund(rogue_chain, STAKE)
-        await rogue_chain.token.approve(rogue_chain.deployment.registry, STAKE)
-        await rogue_chain.registry.register(peer_id_for_key_file(rogue_key), STAKE)
-        bootstrap = tuple(nodes[0].network.host.listen_addrs())
-        host: P2PHost = await nursery.start(serve_host, HostConfig(key_path=rogue_key, bootstrap=bootstrap))
-        for node in nodes:
-            await host.connect(node.network.host.listen_addrs()[0])
+        host: P2PHost = await rogue_host(nursery, rogue_chain, rogue_key, nodes)
         domain = SigningDomain(owner.deployment.chain_id, owner.deployment.session_manager)
         rogue = Rogue(rogue_account, host, rogue_chain, domain)
 
@@ -370,8 +363,9 @@ async def check_norm_screen_and_slash(
                                 base_model_cid="genesis")  # fmt: skip
         updates.append(update)
     result = await trio.to_thread.run_sync(aggregate, runner.work, 1, state, updates)
-    assert [(s.runner, f"exceeds {NORM_FACTOR:g} x the round's median" in s.reason) for s in result.screened_out] \
-        == [(rogue.address.lower(), True)]
+    assert [(s.runner, f"exceeds {NORM_FACTOR:g} x the round's median" in s.reason) for s in result.screened_out] == [
+        (rogue.address.lower(), True)
+    ]
     # The same model with the rogue marked as used (a leader paying a screened update) fails a follower's check,
     # and so does the honest proposal with an honest runner marked unused: the model bytes alone prove neither.
     follower = next(n for n in nodes if n is not leader).service.runners[session_id]

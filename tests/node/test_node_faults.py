@@ -9,8 +9,15 @@ import pytest
 import torch
 import trio
 from eth_account import Account
-from fixtures.devchain import DevChain, fund
-from fixtures.node_network import STAKE, create_iris_session, running_nodes, start_when_joined, wait_completed, wait_for
+from fixtures.devchain import DevChain
+from fixtures.node_network import (
+    create_iris_session,
+    rogue_host,
+    running_nodes,
+    start_when_joined,
+    wait_completed,
+    wait_for,
+)
 
 from parity_p2p.chain import Contribution
 from parity_p2p.consensus.attestation import RoundStatement, sign_proposal
@@ -20,10 +27,8 @@ from parity_p2p.consensus.election import leader_at
 from parity_p2p.consensus.merkle import update_digest, updates_root
 from parity_p2p.gossip.envelope import SigningDomain, sign_envelope
 from parity_p2p.gossip.errors import UpdateRejected
-from parity_p2p.gossip.host import HostConfig, P2PHost
-from parity_p2p.gossip.host import serve as serve_host
+from parity_p2p.gossip.host import P2PHost
 from parity_p2p.gossip.metrics import DropReason
-from parity_p2p.gossip.peer_identity import peer_id_for_key_file
 from parity_p2p.gossip.topics import session_topic
 from parity_p2p.gossip.update_protocol import push_update
 from parity_p2p.learning.codec import UpdateMeta, encode_update
@@ -74,13 +79,7 @@ async def test_malformed_updates_and_forged_gossip_are_refused_counted_and_survi
         trio.open_nursery() as nursery,
     ):
         # A registered, staked, participating runner whose host sends what no honest node would.
-        await fund(rogue_chain, STAKE)
-        await rogue_chain.token.approve(rogue_chain.deployment.registry, STAKE)
-        await rogue_chain.registry.register(peer_id_for_key_file(rogue_key), STAKE)
-        bootstrap = tuple(nodes[0].network.host.listen_addrs())
-        host: P2PHost = await nursery.start(serve_host, HostConfig(key_path=rogue_key, bootstrap=bootstrap))
-        for node in nodes:
-            await host.connect(node.network.host.listen_addrs()[0])
+        host: P2PHost = await rogue_host(nursery, rogue_chain, rogue_key, nodes)
         session_id = await create_iris_session(owner, nodes[0], total_rounds=1, round_timeout=15)
         await wait_for(lambda: all("session.join_sent" in n.kinds() for n in nodes), 30, "honest nodes to join")
         await rogue_chain.sessions.join_session(session_id)
