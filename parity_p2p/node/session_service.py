@@ -8,6 +8,7 @@ dropped and started again on a later poll, so a transient fault costs a round at
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,15 @@ from parity_p2p.node.context import NodeContext
 from parity_p2p.node.session_runner import ContentUnavailable, SessionRunner, SessionSetupError, read_local_dataset
 from parity_p2p.node.work import PrivateDataMismatch, SessionWork
 from parity_p2p.session_spec import SessionSpec, SpecError
-from parity_p2p.storage.errors import InvalidCid, StorageError
+from parity_p2p.storage.errors import (
+    BlockHashMismatch,
+    BlockNotFound,
+    FetcherError,
+    InvalidCid,
+    IpfsRpcError,
+    StorageError,
+    StorageFull,
+)
 from parity_p2p.storage.multiformats import Cid
 
 if TYPE_CHECKING:
@@ -31,6 +40,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ENDED = {SessionStatus.COMPLETED, SessionStatus.CANCELLED, SessionStatus.ABANDONED}
+NOT_FETCHED_YET = (BlockNotFound, FetcherError, IpfsRpcError, BlockHashMismatch, StorageFull)
+"""Content that could not be had now (no peer holds it yet, a lying or slow peer, a full disk) but may be later."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,16 @@ class JoinPolicy:
     spec_fetch_timeout_s: float = 10.0
     dataset_fetch_timeout_s: float = 60.0
     max_dataset_bytes: int = 1 << 30
+    content_retry_interval_s: float = 5.0  # an open session whose spec or dataset could not be fetched is retried
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why this node does not join a session now. Policy refusals are final; content that could not be fetched
+    yet (`retry`) is asked for again on later polls while the session is open."""
+
+    reason: str
+    retry: bool = False
 
 
 @dataclass
@@ -52,6 +73,8 @@ class SessionService:
     runners: dict[int, SessionRunner] = field(default_factory=dict)
     finished: dict[int, SessionRunner] = field(default_factory=dict)
     declined: dict[int, str] = field(default_factory=dict)
+    deferred: dict[int, str] = field(default_factory=dict)  # open sessions whose content is retried on later polls
+    _retry_at: dict[int, float] = field(default_factory=dict)
     _watch: set[int] = field(default_factory=set)
     _seen: int = 0
 
@@ -89,12 +112,15 @@ class SessionService:
             if session_id in self.runners:
                 continue
             view = await sessions.get_session(session_id)
+            if view.status is not SessionStatus.OPEN:
+                self._forget_deferral(session_id)  # content is retried only while the session can be joined
             if view.status in ENDED:
                 self._watch.discard(session_id)
                 continue
             joined = await sessions.is_participant(session_id, self.ctx.address)
             if view.status is SessionStatus.OPEN and not joined and session_id not in self.declined:
-                await self._maybe_join(view)
+                if trio.current_time() >= self._retry_at.get(session_id, -math.inf):
+                    await self._maybe_join(view)
             elif view.status is SessionStatus.ACTIVE:
                 if not joined:
                     self._watch.discard(session_id)  # started without us
@@ -104,40 +130,58 @@ class SessionService:
                     nursery.start_soon(self._run, runner)
 
     async def _maybe_join(self, view: SessionView) -> None:
-        reason = await self._refusal(view)
-        if reason:
-            self.declined[view.session_id] = reason
-            self.ctx.emit("session.declined", {"session": view.session_id, "reason": reason})
+        sid = view.session_id
+        refusal = await self._refusal(view)
+        if refusal is not None and refusal.retry:
+            # Not fetched *yet*: a peer holding it may connect later. Asked again while the session is open.
+            self.deferred[sid] = refusal.reason
+            self._retry_at[sid] = trio.current_time() + self.policy.content_retry_interval_s
+            self.ctx.emit(
+                "session.declined",
+                {"session": sid, "reason": f"{refusal.reason}; will retry in {self.policy.content_retry_interval_s:g} s"
+                 " while the session is open", "retry": True},
+            )  # fmt: skip
             return
-        await self.ctx.chain.sessions.join_session(view.session_id)
-        self.ctx.emit("session.join_sent", {"session": view.session_id})
+        self._forget_deferral(sid)
+        if refusal is not None:
+            self.declined[sid] = refusal.reason
+            self.ctx.emit("session.declined", {"session": sid, "reason": refusal.reason, "retry": False})
+            return
+        await self.ctx.chain.sessions.join_session(sid)
+        self.ctx.emit("session.join_sent", {"session": sid})
 
-    async def _refusal(self, view: SessionView) -> str:
-        """Why this node will not join `view` (empty when it will)."""
+    def _forget_deferral(self, session_id: int) -> None:
+        self.deferred.pop(session_id, None)
+        self._retry_at.pop(session_id, None)
+
+    async def _refusal(self, view: SessionView) -> Refusal | None:
+        """Why this node will not join `view` now (None when it will)."""
         if not self.policy.auto_join:
-            return "auto_join is off"
+            return Refusal("auto_join is off")
         if len(self.runners) >= self.policy.max_concurrent_sessions:
-            return f"already in {len(self.runners)} sessions (max_concurrent_sessions)"
+            return Refusal(f"already in {len(self.runners)} sessions (max_concurrent_sessions)")
         if view.participant_count >= view.params.max_participants:
-            return "the session is full"
+            return Refusal("the session is full")
         p = view.params
         per_round = p.reward_pool // (p.total_rounds * p.max_participants)
         if per_round < self.policy.min_reward_per_round:
-            return f"reward {per_round} per runner per round is below policy.min_reward_per_round"
+            return Refusal(f"reward {per_round} per runner per round is below policy.min_reward_per_round")
         stake = await self.ctx.chain.registry.stake_of(self.ctx.address)
         if stake < view.params.min_stake:
-            return f"stake {stake} is below the session minimum {view.params.min_stake}"
+            return Refusal(f"stake {stake} is below the session minimum {view.params.min_stake}")
         try:
             with trio.fail_after(self.policy.spec_fetch_timeout_s):
                 spec = SessionSpec.from_json(await self.ctx.store.aget(view.params.spec_cid, max_size=64 * 1024))
         except trio.TooSlowError:
-            return f"spec {view.params.spec_cid} not found on any connected peer"
+            return Refusal(f"spec {view.params.spec_cid} not found on any connected peer", retry=True)
+        except NOT_FETCHED_YET as exc:
+            return Refusal(f"spec not fetched: {exc}", retry=True)
         except (StorageError, SpecError, LearningError) as exc:
-            return f"spec unusable: {exc}"
+            return Refusal(f"spec unusable: {exc}")
         if spec.spec_hash != view.params.spec_hash:
-            return "the spec fetched by CID does not match the on-chain hash"
+            return Refusal("the spec fetched by CID does not match the on-chain hash")
         if spec.model_config.model_type not in self.policy.accepted_model_types:
-            return f"model type {spec.model_config.model_type!r} is not accepted by this node's policy"
+            return Refusal(f"model type {spec.model_config.model_type!r} is not accepted by this node's policy")
         if spec.private_data is not None:
             return await self._private_data_refusal(view, spec)
         try:
@@ -146,12 +190,14 @@ class SessionService:
             with trio.fail_after(self.policy.dataset_fetch_timeout_s):
                 await self.ctx.store.aget(view.params.dataset_cid, max_size=self.policy.max_dataset_bytes)
         except trio.TooSlowError:
-            return f"dataset {view.params.dataset_cid} not found on any connected peer"
+            return Refusal(f"dataset {view.params.dataset_cid} not found on any connected peer", retry=True)
+        except NOT_FETCHED_YET as exc:
+            return Refusal(f"dataset not fetched: {exc}", retry=True)
         except StorageError as exc:
-            return f"dataset unusable: {exc}"
-        return ""
+            return Refusal(f"dataset unusable: {exc}")
+        return None
 
-    async def _private_data_refusal(self, view: SessionView, spec: SessionSpec) -> str:
+    async def _private_data_refusal(self, view: SessionView, spec: SessionSpec) -> Refusal | None:
         """Join a private-data session only with a local CSV that fits its schema (checked now, not at start)."""
         try:
             local = await trio.to_thread.run_sync(read_local_dataset, self.ctx.local_datasets, spec)
@@ -160,8 +206,8 @@ class SessionService:
                 self.ctx.address,
             )  # fmt: skip
         except (PrivateDataMismatch, LearningError) as exc:
-            return f"private data: {exc}"
-        return ""
+            return Refusal(f"private data: {exc}")
+        return None
 
     async def _run(self, runner: SessionRunner) -> None:
         # `except*`: the runner raises from inside its nurseries, and strict exception groups wrap even an error
