@@ -45,6 +45,7 @@ from parity_p2p.consensus.proposal import (
     usage_problems,
 )
 from parity_p2p.consensus.timing import Collect, PollBackoff, collect_decision, round_window
+from parity_p2p.gossip.block_protocol import fetch_blocks
 from parity_p2p.gossip.errors import GossipError, UpdateRejected
 from parity_p2p.gossip.pubsub import GossipMessage
 from parity_p2p.gossip.topics import session_topic
@@ -78,8 +79,10 @@ from parity_p2p.node.work import (
 )
 from parity_p2p.secagg import SecAggError
 from parity_p2p.session_spec import SessionSpec, SpecError
+from parity_p2p.storage.content import FirstSource
 from parity_p2p.storage.errors import StorageError
 from parity_p2p.storage.importer import compute_cid
+from parity_p2p.storage.multiformats import Cid
 
 logger = logging.getLogger(__name__)
 
@@ -331,6 +334,13 @@ class SessionRunner:
             rs.poke()
         self.ctx.emit("update.sent", {"session": self.session_id, "round": rs.round, "cid": cid})
         rs.stats.phases.update_sent = rs.stats.phases.now()
+        self._start_prefetching(rs)
+
+    def _start_prefetching(self, rs: RoundState) -> None:
+        """Our push is done: fetch the updates announced meanwhile (later ones are fetched as they come)."""
+        rs.sent = True
+        for runner in list(rs.announcements):
+            self._prefetch(rs, runner)
 
     async def _push(self, rs: RoundState, leader: str, cid: str, data: bytes) -> None:
         """Push our update to the leader. A leader still closing the previous round refuses it for a moment, so a
@@ -378,6 +388,7 @@ class SessionRunner:
         leader = self._leader_now(rs)
         if leader != self.me:
             await self._push(rs, leader, cid, data)
+        self._start_prefetching(rs)
         return cid
 
     def _read_update(self, rs: RoundState, data: bytes, sender: str) -> Any:
@@ -443,7 +454,9 @@ class SessionRunner:
         except (LearningError, UpdateMismatch) as exc:
             self._emit_rejected(rs.round, sender, str(exc))
             return str(exc)
-        await self.ctx.store.aadd(data)
+        # Not fsynced: a peer's update can be fetched again from its sender (who keeps its own durably) or the
+        # leader; a copy torn by a power loss fails its hash check on read and counts as missing.
+        await self.ctx.store.aadd(data, durable=False)
         rs.updates.setdefault(sender, (update, cid))
         rs.poke()
         return ""
@@ -521,6 +534,8 @@ class SessionRunner:
             return
         if self.secure is not None:
             return  # masked inputs are fetched when a proposal is checked
+        if not rs.sent:
+            return  # after our own push (_start_prefetching): the pulls would slow the push down
         if runner == self.me or runner in rs.updates or runner in rs.fetching or not self._recomputes(state):
             return
         rs.fetching.add(runner)
@@ -537,7 +552,8 @@ class SessionRunner:
             self.ctx.fetcher.prefer(peer)
         try:
             limit = self._work().decode_limits(rs.global_state).max_total_bytes if rs.global_state else None
-            data = await self.ctx.store.aget(cid, max_size=limit)
+            # a peer's update: re-fetchable, so not fsynced
+            data = await self.ctx.store.aget(cid, max_size=limit, durable=False, first=self._from_peer(peer))
         except StorageError as exc:
             self.ctx.emit("update.fetch_failed", {"session": self.session_id, "round": rs.round, "reason": str(exc)})
             return
@@ -545,6 +561,24 @@ class SessionRunner:
             rs.fetching.discard(runner)
         if runner not in rs.updates:
             await self._accept_update(rs, runner, cid, data)
+
+    def _from_peer(self, peer: str | None) -> FirstSource | None:
+        """Blocks asked of `peer` (an update's announcer) before the shared fetcher, whose hints are one list for
+        all concurrent pulls: without this, pulling 7 updates at once asked each announcer for all 7."""
+        if not peer:
+            return None
+        host, timeout = self.ctx.network.host, self.ctx.fetcher.per_peer_timeout_s
+
+        async def ask(cid: Cid) -> bytes | None:
+            text = str(cid)
+            with trio.move_on_after(timeout):
+                try:
+                    return (await fetch_blocks(host, peer, [text])).get(text)
+                except GossipError:
+                    return None
+            return None
+
+        return ask
 
     async def _propose_and_submit(self, rs: RoundState, failover_at: float) -> None:
         work, state = self._work(), rs.global_state
@@ -635,7 +669,7 @@ class SessionRunner:
             problems = await self._light_check(rs, p)
         else:
             rs.stats.check = "recomputed"
-            problems = await self._recompute_check(rs, p)
+            problems = await self._recompute_check(rs, p, leader)
         rs.stats.phases.verified = rs.stats.phases.now()
         assert self.view is not None
         decision = decide_attestation(
@@ -668,28 +702,52 @@ class SessionRunner:
         rs.stats.phases.attested = rs.stats.phases.now()
         rs.poke()  # our part is done: the finalisation watch polls fast again
 
-    async def _recompute_check(self, rs: RoundState, p: ProposalMessage) -> list[str]:
-        """Fetch every included update by CID, aggregate them as the leader should have, compare with its model."""
+    async def _recompute_check(self, rs: RoundState, p: ProposalMessage, leader: str = "") -> list[str]:
+        """Fetch every included update by CID, aggregate them as the leader should have, compare with its model.
+        Updates not prefetched and the model are fetched at once, each from the peer that has it first."""
         if self.secure is not None:
             return await self.secure.recompute_problems(rs, p)
         work, state = self._work(), rs.global_state
         assert state is not None
-        try:
-            updates = []
-            for item in p.included:
-                held = rs.updates.get(runner_id(item.runner))
+        limit = work.decode_limits(state).max_total_bytes
+        updates: dict[int, Any] = {}
+        failures: list[str] = []
+
+        async def fetch_update(index: int, runner: str, cid: str) -> None:
+            source = self._from_peer(rs.peers.get(runner))
+            try:
+                data = await self.ctx.store.aget(cid, max_size=limit, durable=False, first=source)  # re-fetchable
+                updates[index] = (await trio.to_thread.run_sync(self._read_update, rs, data, runner))[0]
+            except (StorageError, LearningError, UpdateMismatch) as exc:
+                failures.append(f"cannot recompute: {exc}")
+
+        model: list[bytes] = []
+
+        async def fetch_model() -> None:
+            try:
+                model.append(await self.ctx.store.aget(p.model_cid, first=self._from_peer(self.peer_of.get(leader))))
+            except StorageError as exc:
+                failures.append(f"cannot recompute: {exc}")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(fetch_model)
+            for index, item in enumerate(p.included):
+                runner = runner_id(item.runner)
+                held = rs.updates.get(runner)
                 if held is not None and held[1] == item.update_cid:  # prefetched, and validated for this runner
-                    updates.append(held[0])
+                    updates[index] = held[0]
                     rs.stats.prefetched += item.runner != self.ctx.address
-                    continue
-                data = await self.ctx.store.aget(item.update_cid, max_size=work.decode_limits(state).max_total_bytes)
-                update, _ = await trio.to_thread.run_sync(self._read_update, rs, data, runner_id(item.runner))
-                updates.append(update)
-            result = await trio.to_thread.run_sync(aggregate, work, rs.round, state, updates)
-            proposed = await trio.to_thread.run_sync(read_global, work, await self.ctx.store.aget(p.model_cid), state)
-        except (StorageError, LearningError, UpdateMismatch) as exc:
+                else:
+                    nursery.start_soon(fetch_update, index, runner, item.update_cid)
+        if failures:
+            return failures[:1]
+        ordered_input = [updates[i] for i in range(len(p.included))]
+        try:
+            result = await trio.to_thread.run_sync(aggregate, work, rs.round, state, ordered_input)
+            proposed = await trio.to_thread.run_sync(read_global, work, model[0], state)
+        except (LearningError, UpdateMismatch) as exc:
             return [f"cannot recompute: {exc}"]
-        ordered = sorted(updates, key=lambda u: int(u.runner, 16))  # the order `aggregate` indexes `included` by
+        ordered = sorted(ordered_input, key=lambda u: int(u.runner, 16))  # the order `aggregate` indexes `included` by
         used = [ordered[i].runner for i in result.included]
         problems = models_match(
             {k: v.numpy() for k, v in proposed.items()}, {k: v.numpy() for k, v in result.state.items()}

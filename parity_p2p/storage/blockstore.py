@@ -8,6 +8,9 @@ Layout under `root`:
 
 Guarantees: a block file appears complete or not at all (temp file, fsync, link/rename, fsync of the directory);
 every read is hashed against the CID, and a mismatch is reported, quarantined and treated as missing;
+a put with durable=False skips both fsyncs: for content the network can give again (a peer's update). A process
+crash still leaves it complete or absent (temp file + link); after a power loss it may be gone or torn, and a torn
+file fails the hash check on read, so it counts as missing and is fetched again: never read as wrong bytes;
 a full disk or an exhausted quota raises StorageFull and leaves no partial file behind.
 """
 
@@ -121,8 +124,9 @@ class FsBlockstore:
             return BlockstoreStats(self._count, self._bytes, self.max_bytes, self._corrupt_found)
 
     # ---- changes -------------------------------------------------------------------------------
-    def put(self, cid: Cid, block: bytes) -> bool:
-        """Store `block` under `cid` after checking its hash; False if it was already there."""
+    def put(self, cid: Cid, block: bytes, *, durable: bool | None = None) -> bool:
+        """Store `block` under `cid` after checking its hash; False if it was already there. `durable` overrides
+        the store's default for this block: False for re-fetchable content (see the module's guarantees)."""
         if not cid.verify(block):
             raise BlockHashMismatch(str(cid), _sha256_hex(block), source="put() caller")
         path = self.path_for(cid)
@@ -130,7 +134,7 @@ class FsBlockstore:
             return False
         self._reserve(len(block))
         try:
-            created = self._write_atomically(path, block)
+            created = self._write_atomically(path, block, self._durable if durable is None else durable)
         finally:
             with self._lock:
                 self._reserved -= len(block)
@@ -163,7 +167,7 @@ class FsBlockstore:
                 )
             self._reserved += size
 
-    def _write_atomically(self, path: Path, block: bytes) -> bool:
+    def _write_atomically(self, path: Path, block: bytes, durable: bool) -> bool:
         tmp = self._tmp_dir / f"{path.name}.{secrets.token_hex(6)}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -171,7 +175,7 @@ class FsBlockstore:
                 view = memoryview(block)
                 while view:
                     view = view[os.write(fd, view) :]
-                if self._durable:
+                if durable:
                     os.fsync(fd)
             finally:
                 os.close(fd)
@@ -181,7 +185,7 @@ class FsBlockstore:
             created = _publish(tmp, path)
             if not created:  # another writer stored the same bytes first
                 return False
-            if self._durable:
+            if durable:
                 _fsync_dir(shard)
                 if new_shard:
                     _fsync_dir(self._blocks_dir)

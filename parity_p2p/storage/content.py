@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -34,9 +36,14 @@ from parity_p2p.storage.multiformats import DAG_PB, Cid
 from parity_p2p.storage.pins import PinSet
 
 Fetcher = Callable[[Cid], bytes | Awaitable[bytes | None] | None]
+# Asked before the store's fetcher, for one read: the peer that announced the content. The shared fetcher's peer
+# hints are one list for all concurrent reads, so each read would otherwise try the others' announcers first.
+FirstSource = Callable[[Cid], Awaitable[bytes | None]]
 # Many blocks per request (the libp2p block protocol takes up to 64 CIDs); absent ones map to None or are left out.
 BatchFetcher = Callable[[list[Cid]], Mapping[Cid, bytes | None] | Awaitable[Mapping[Cid, bytes | None]]]
 BATCH_LIMIT = 64
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +93,12 @@ class ContentStore:
         return cls(FsBlockstore(directory), fetcher, batch_fetcher=batch_fetcher)
 
     # ---- sync API --------------------------------------------------------------------------------
-    def add(self, data: bytes | memoryview, *, pin: bool = True) -> str:
+    def add(self, data: bytes | memoryview, *, pin: bool = True, durable: bool = True) -> str:
+        """Store and (by default) pin `data`. durable=False skips the fsyncs, for bytes the network can give again
+        (a peer's update): such a block survives a process crash but maybe not a power loss (FsBlockstore.put)."""
+        store = self._store_block if durable else self._store_block_volatile
         with self._gc_lock:
-            root = import_bytes(data, self._store_block).cid
+            root = import_bytes(data, store).cid
             if pin:
                 self.pins.add(root)
         return str(root)
@@ -169,19 +179,28 @@ class ContentStore:
         return GcResult(removed_blocks=removed, freed_bytes=freed, kept_blocks=kept)
 
     # ---- async API (trio) ------------------------------------------------------------------------
-    async def aadd(self, data: bytes | memoryview, *, pin: bool = True) -> str:
-        return await trio.to_thread.run_sync(lambda: self.add(data, pin=pin))
+    async def aadd(self, data: bytes | memoryview, *, pin: bool = True, durable: bool = True) -> str:
+        return await trio.to_thread.run_sync(lambda: self.add(data, pin=pin, durable=durable))
 
     async def aadd_file(self, path: str | os.PathLike[str], *, pin: bool = True) -> str:
         return await trio.to_thread.run_sync(lambda: self.add_file(path, pin=pin))
 
-    async def aget(self, cid: str | Cid, *, max_size: int | None = None) -> bytes:
+    async def aget(
+        self,
+        cid: str | Cid,
+        *,
+        max_size: int | None = None,
+        durable: bool = True,
+        first: FirstSource | None = None,
+    ) -> bytes:
+        """The content's bytes, missing blocks fetched (from `first`, if given, then the fetcher); durable=False
+        stores fetched blocks without fsync (they came from the network and can come again)."""
         pieces: list[bytes] = []
 
         async def collect(piece: bytes) -> None:
             pieces.append(piece)
 
-        await self._awalk(_as_cid(cid), max_size, collect)
+        await self._awalk(_as_cid(cid), max_size, collect, durable=durable, first=first)
         return b"".join(pieces)
 
     async def aget_to_file(
@@ -207,15 +226,23 @@ class ContentStore:
             tmp.unlink(missing_ok=True)
         return size
 
-    async def _awalk(self, root: Cid, max_size: int | None, sink: Callable[[bytes], Awaitable[None]]) -> None:
+    async def _awalk(
+        self,
+        root: Cid,
+        max_size: int | None,
+        sink: Callable[[bytes], Awaitable[None]],
+        *,
+        durable: bool = True,
+        first: FirstSource | None = None,
+    ) -> None:
         walk = walk_file(root, max_size)
         try:
             request = next(walk)
             while True:
                 if isinstance(request, NeedBlock):
-                    block = await self._aload_block(request.cid)
+                    block = await self._aload_block(request.cid, durable, first)
                     if self.batch_fetcher is not None and request.cid.codec == DAG_PB:
-                        await self._aprefetch_children(request.cid, block)
+                        await self._aprefetch_children(request.cid, block, durable)
                     request = walk.send(block)
                 else:
                     await sink(request)
@@ -223,7 +250,7 @@ class ContentStore:
         except StopIteration:
             return
 
-    async def _aprefetch_children(self, cid: Cid, block: bytes) -> None:
+    async def _aprefetch_children(self, cid: Cid, block: bytes, durable: bool) -> None:
         """Ask the batch fetcher for a node's missing children, BATCH_LIMIT at a time, before the walk does."""
         assert self.batch_fetcher is not None
         try:
@@ -249,7 +276,7 @@ class ContentStore:
                 if fetched is None:
                     continue  # left to the single-block fetcher when the walk gets there
                 verified = self._check_fetched(child, fetched)
-                await trio.to_thread.run_sync(self.blockstore.put, child, verified)
+                await trio.to_thread.run_sync(partial(self.blockstore.put, child, verified, durable=durable))
                 self.blocks_fetched += 1
 
     async def ahas(self, cid: str | Cid) -> bool:
@@ -261,6 +288,9 @@ class ContentStore:
     # ---- blocks ----------------------------------------------------------------------------------
     def _store_block(self, cid: Cid, block: bytes) -> None:
         self.blockstore.put(cid, block)
+
+    def _store_block_volatile(self, cid: Cid, block: bytes) -> None:
+        self.blockstore.put(cid, block, durable=False)
 
     def _load_block(self, cid: Cid) -> bytes:
         try:
@@ -275,12 +305,20 @@ class ContentStore:
             raise FetcherError(str(cid), "the fetcher is async: use aget() from trio")
         return self._accept_fetched(cid, fetched)
 
-    async def _aload_block(self, cid: Cid) -> bytes:
+    async def _aload_block(self, cid: Cid, durable: bool = True, first: FirstSource | None = None) -> bytes:
         try:
             return await trio.to_thread.run_sync(self.blockstore.get, cid)
         except BlockNotFound:
-            if self.fetcher is None:
+            if self.fetcher is None and first is None:
                 raise
+        if first is not None:
+            block = await self._afetch_first(first, cid)
+            if block is not None:
+                await trio.to_thread.run_sync(partial(self.blockstore.put, cid, block, durable=durable))
+                self.blocks_fetched += 1
+                return block
+            if self.fetcher is None:
+                raise BlockNotFound(str(cid))
         fetched: object
         if _is_async_callable(self.fetcher):
             fetched = self._call_fetcher(cid)
@@ -294,9 +332,17 @@ class ContentStore:
             except Exception as exc:
                 raise FetcherError(str(cid), f"{type(exc).__name__}: {exc}") from exc
         block = self._check_fetched(cid, fetched)
-        await trio.to_thread.run_sync(self.blockstore.put, cid, block)
+        await trio.to_thread.run_sync(partial(self.blockstore.put, cid, block, durable=durable))
         self.blocks_fetched += 1
         return block
+
+    async def _afetch_first(self, first: FirstSource, cid: Cid) -> bytes | None:
+        """The block from `first`, verified; None if it has not got it, failed or lied (the fetcher is next)."""
+        try:
+            return self._check_fetched(cid, await first(cid))
+        except StorageError as exc:
+            log.debug("first source for %s: %s", cid, exc)
+            return None
 
     def _call_fetcher(self, cid: Cid) -> bytes | Awaitable[bytes | None] | None:
         assert self.fetcher is not None
