@@ -8,4 +8,4 @@ export PATH="$PWD/.venv/bin:$PWD/node_modules/.bin:$PATH"
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy
 echo "== hardhat test"; npx hardhat test
-echo "== pytest"; pytest "$@"
+echo "== pytest"; pytest --durations=15 "$@"
