@@ -74,9 +74,6 @@ class RoundState:
     peers: dict[str, str] = field(default_factory=dict)  # runner id -> libp2p peer that published for it
     updates: dict[str, tuple[ClientUpdate, str]] = field(default_factory=dict)  # runner id -> (update, CID)
     fetching: set[str] = field(default_factory=set)
-    # Our own update has reached the leader (or we lead): prefetching the others' updates may start. Before that
-    # the pulls would compete with our push, which is on the round's critical path.
-    sent: bool = False
     proposals: dict[str, ProposalMessage] = field(default_factory=dict)  # leader id -> its proposal
     verifying: set[str] = field(default_factory=set)
     # (model CID, updates root) -> signer id -> EIP-712 attestation signature

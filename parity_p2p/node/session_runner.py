@@ -334,13 +334,6 @@ class SessionRunner:
             rs.poke()
         self.ctx.emit("update.sent", {"session": self.session_id, "round": rs.round, "cid": cid})
         rs.stats.phases.update_sent = rs.stats.phases.now()
-        self._start_prefetching(rs)
-
-    def _start_prefetching(self, rs: RoundState) -> None:
-        """Our push is done: fetch the updates announced meanwhile (later ones are fetched as they come)."""
-        rs.sent = True
-        for runner in list(rs.announcements):
-            self._prefetch(rs, runner)
 
     async def _push(self, rs: RoundState, leader: str, cid: str, data: bytes) -> None:
         """Push our update to the leader. A leader still closing the previous round refuses it for a moment, so a
@@ -388,7 +381,6 @@ class SessionRunner:
         leader = self._leader_now(rs)
         if leader != self.me:
             await self._push(rs, leader, cid, data)
-        self._start_prefetching(rs)
         return cid
 
     def _read_update(self, rs: RoundState, data: bytes, sender: str) -> Any:
@@ -534,8 +526,6 @@ class SessionRunner:
             return
         if self.secure is not None:
             return  # masked inputs are fetched when a proposal is checked
-        if not rs.sent:
-            return  # after our own push (_start_prefetching): the pulls would slow the push down
         if runner == self.me or runner in rs.updates or runner in rs.fetching or not self._recomputes(state):
             return
         rs.fetching.add(runner)
