@@ -155,7 +155,9 @@ def make_update(
         steps=m.local_steps,
         loss=m.loss,
         accuracy=m.accuracy,
-        metrics={"norm_factor": result.norm_factor, "train_seconds": m.seconds},
+        # Only what training determines: a runner restarted within a round retrains the very same bytes (CID).
+        # Its training time travels in the signed UpdateAnnouncement instead.
+        metrics={"norm_factor": result.norm_factor},
     )
     return MadeUpdate(encode_update(result.delta, meta), m)
 

@@ -57,6 +57,17 @@ def test_update_round_trip_and_aggregate_independent_of_arrival_order() -> None:
     assert any(not torch.equal(first[k], state[k]) for k in first)
 
 
+def test_a_runner_that_trains_its_round_again_makes_the_same_bytes() -> None:
+    """A runner restarted within a round trains again: its update must be the one the leader already holds (same
+    CID), or the leader keeps the first, the runner finds "its" update missing and refuses to attest."""
+    work = _work()
+    state = work.initial_state()
+    first = make_update(work, RUNNERS[0], 1, state, "genesis")
+    again = make_update(_work(), RUNNERS[0], 1, state, "genesis")
+    assert first.data == again.data
+    assert make_update(work, RUNNERS[0], 2, state, "genesis").data != first.data  # rounds differ
+
+
 @pytest.mark.parametrize(
     ("kwargs", "expected"),
     [
