@@ -1,8 +1,9 @@
 """Shared fixtures: one real anvil per test session with the contracts deployed, isolated per test by
-evm_snapshot/evm_revert; and a factory for tests that need a node of their own (restarts, resets)."""
+evm_snapshot/evm_revert; a factory for tests that need a node of their own (restarts, resets); a spy on os.fsync."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -50,3 +51,17 @@ def anvil_factory(tmp_path: Path) -> Iterator[Callable[..., AnvilProcess]]:
     finally:
         for process in made:
             process.stop()
+
+
+@pytest.fixture
+def fsynced(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The paths os.fsync was called on, in order (the real fsync still runs)."""
+    calls: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        calls.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    yield calls

@@ -5,28 +5,12 @@ verify with updates prefetched after their own push. The fsync spy calls the rea
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fixtures.devchain import DevChain
 from fixtures.node_network import create_iris_session, running_nodes, start_when_joined, wait_completed, wait_for
 
 from parity_p2p.storage.multiformats import Cid
-
-
-@pytest.fixture
-def fsynced(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    calls: list[str] = []
-    real = os.fsync
-
-    def spy(fd: int) -> None:
-        calls.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", spy)
-    yield calls
 
 
 def _synced_in(fsynced: list[str], home: Path, cid: str) -> bool:

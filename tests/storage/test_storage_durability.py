@@ -5,8 +5,6 @@ in a test: the recorded calls are the observable part of the guarantee)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,20 +12,6 @@ import pytest
 from parity_p2p.storage import BlockNotFound, CorruptBlock, FsBlockstore
 from parity_p2p.storage.content import ContentStore
 from parity_p2p.storage.multiformats import RAW, Cid
-
-
-@pytest.fixture
-def fsynced(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The paths os.fsync was called on, in order (the real fsync still runs)."""
-    calls: list[str] = []
-    real = os.fsync
-
-    def spy(fd: int) -> None:
-        calls.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", spy)
-    yield calls
 
 
 def _block(text: bytes) -> tuple[Cid, bytes]:
