@@ -38,8 +38,8 @@ from pathlib import Path
 import trio
 from eth_account import Account
 
-from parity_p2p.chain import ChainClient, Deployment, SessionParams, SessionStatus
-from parity_p2p.devnet.demo import DemoOptions, iris_spec, wait_for_view
+from parity_p2p.chain import ChainClient, Deployment, SessionStatus
+from parity_p2p.devnet.demo import DemoOptions, create_iris_session, wait_for_view
 from parity_p2p.devnet.network import Devnet, DevnetState
 from parity_p2p.node.api.client import NodeApiClient, endpoint_for
 
@@ -148,18 +148,7 @@ async def run_session(options: DemoOptions, state: DevnetState, *, sample: objec
         await ChainClient.connect(deployment, account=Account.from_key(state.creator_key)) as owner,
         NodeApiClient(*endpoint_for(state.nodes[0].data_dir)) as node,
     ):
-        dataset_cid = await node.add_content((EXAMPLES / "iris.csv").read_bytes())
-        spec = iris_spec(options, dataset_cid)
-        spec_cid = await node.add_content(spec.canonical_json())
-        pool = 1000 * UNIT
-        await owner.token.faucet(pool)
-        await owner.token.approve(deployment.session_manager, pool)
-        params = SessionParams(
-            name=spec.name, dataset_cid=dataset_cid, spec_cid=spec_cid, spec_hash=spec.spec_hash,
-            total_rounds=options.rounds, min_participants=options.runners, max_participants=options.runners,
-            round_timeout=options.round_timeout, min_stake=100 * UNIT, reward_pool=pool,
-        )  # fmt: skip
-        session_id = await owner.sessions.create_session(params)
+        session_id, *_ = await create_iris_session(options, owner, node, options.runners)
         await wait_for_view(
             lambda v: v.participant_count == options.runners, owner, session_id, 120, "the nodes to join"
         )

@@ -141,6 +141,25 @@ def iris_spec(options: DemoOptions, dataset_cid: str) -> SessionSpec:
     )
 
 
+async def create_iris_session(
+    options: DemoOptions, owner: ChainClient, node: NodeApiClient, min_participants: int
+) -> tuple[int, SessionSpec, str, int]:
+    """The creator's part, as a user does it: the Iris CSV and the spec stored through a node, the pool funded and
+    approved, the session created on-chain. Returns (session id, spec, spec CID, pool)."""
+    dataset_cid = await node.add_content((EXAMPLES / "iris.csv").read_bytes())
+    spec = iris_spec(options, dataset_cid)
+    spec_cid = await node.add_content(spec.canonical_json())
+    pool = 1000 * UNIT
+    await owner.token.faucet(pool)
+    await owner.token.approve(owner.deployment.session_manager, pool)
+    params = SessionParams(
+        name=spec.name, dataset_cid=dataset_cid, spec_cid=spec_cid, spec_hash=spec.spec_hash,
+        total_rounds=options.rounds, min_participants=min_participants, max_participants=options.runners,
+        round_timeout=options.round_timeout, min_stake=100 * UNIT, reward_pool=pool,
+    )  # fmt: skip
+    return await owner.sessions.create_session(params), spec, spec_cid, pool
+
+
 async def _session(options: DemoOptions, clock: Clock, state: DevnetState, out: Path) -> DemoResult:
     deployment = Deployment.load(state.deployment_file)
     url, token = endpoint_for(state.nodes[0].data_dir)
@@ -148,19 +167,9 @@ async def _session(options: DemoOptions, clock: Clock, state: DevnetState, out: 
         await ChainClient.connect(deployment, account=Account.from_key(state.creator_key)) as owner,
         NodeApiClient(url, token) as node,
     ):
-        dataset_cid = await node.add_content((EXAMPLES / "iris.csv").read_bytes())
-        spec = iris_spec(options, dataset_cid)
-        spec_cid = await node.add_content(spec.canonical_json())
-        pool = 1000 * UNIT
-        await owner.token.faucet(pool)
-        await owner.token.approve(deployment.session_manager, pool)
-        params = SessionParams(
-            name=spec.name, dataset_cid=dataset_cid, spec_cid=spec_cid, spec_hash=spec.spec_hash,
-            total_rounds=options.rounds, min_participants=options.runners - 1 if options.kill_leader_round else
-            options.runners, max_participants=options.runners, round_timeout=options.round_timeout,
-            min_stake=100 * UNIT, reward_pool=pool,
-        )  # fmt: skip
-        session_id = await owner.sessions.create_session(params)
+        minimum = options.runners - 1 if options.kill_leader_round else options.runners
+        session_id, spec, spec_cid, pool = await create_iris_session(options, owner, node, minimum)
+        dataset_cid = spec.dataset_cid
         clock.say(f"session {session_id} created: dataset {dataset_cid}, spec {spec_cid}, pool {pool // UNIT} USDFC")
         await wait_for_view(
             lambda v: v.participant_count == options.runners, owner, session_id, 120, "the nodes to join"
