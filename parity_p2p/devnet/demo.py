@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import trio
 from eth_account import Account
@@ -25,7 +27,7 @@ from eth_account import Account
 from parity_p2p.chain import ChainClient, ChainError, Deployment, SessionParams, SessionStatus, SessionView
 from parity_p2p.consensus.election import leader_at
 from parity_p2p.devnet.anvil import AnvilStartError
-from parity_p2p.devnet.network import Devnet, DevnetError, DevnetState
+from parity_p2p.devnet.network import Devnet, DevnetError, DevnetNode, DevnetState
 from parity_p2p.devnet.report import RewardRow, RoundRow, format_reward_table, format_round_table, write_plot
 from parity_p2p.learning.codec import DecodeLimits, decode_model, tensor_specs
 from parity_p2p.learning.errors import LearningError
@@ -207,15 +209,50 @@ async def _watch(options: DemoOptions, clock: Clock, owner: ChainClient, state: 
     """Print each round as the chain finalises it; kill the chosen round's leader if asked. Returns who was killed."""
     view = await owner.sessions.get_session(session_id)
     participants = await owner.sessions.participants(session_id)
-    seen, killed = 0, ""
+    killed: list[str] = []
+    async with trio.open_nursery() as nursery:
+        if options.kill_leader_round:
+            # The leader is known from the seed as soon as the session starts. Polling the chain for the round
+            # loses the race when rounds take a few hundred ms, so the kill follows the leader's own events.
+            target = leader_at(view.seed, options.kill_leader_round, 0, participants)
+            node = next(n for n in state.nodes if n.address == target)
+            kill = functools.partial(_kill_when_round_starts, clock, node, killed)
+            await nursery.start(kill, session_id, options.kill_leader_round)
+        view = await _follow_rounds(options, clock, owner, session_id, view, participants)
+        nursery.cancel_scope.cancel()
+    if options.kill_leader_round and not killed:
+        raise DevnetError(
+            f"round {options.kill_leader_round} finished before its leader could be killed (its event stream lagged);"
+            " run again, or pick a later --kill-leader-round"
+        )
+    clock.say(f"session {session_id} completed on-chain; final model {view.final_model_cid}")
+    return killed[0] if killed else ""
+
+
+async def _kill_when_round_starts(
+    clock: Clock, node: DevnetNode, killed: list[str], session_id: int, number: int,
+    *, task_status: Any = trio.TASK_STATUS_IGNORED,
+) -> None:  # fmt: skip
+    """kill -9 `node` the moment it says round `number` started, before it can lead that round."""
+    async with NodeApiClient(*endpoint_for(node.data_dir)) as api, api.events(since=0) as stream:
+        task_status.started()
+        async for event in stream:
+            data = event.data
+            if event.kind == "round.started" and (data.get("session"), data.get("round")) == (session_id, number):
+                break
+    os.killpg(node.pid, signal.SIGKILL)
+    killed.append(node.address)
+    clock.say(f"round {number}: killed the elected leader's node {node.address} (kill -9) as the round started")
+
+
+async def _follow_rounds(
+    options: DemoOptions, clock: Clock, owner: ChainClient, session_id: int, view: SessionView, participants: list[str]
+) -> SessionView:
+    """Say each round as the chain finalises it, until the session ends; the completed view."""
+    seen = 0
     deadline = trio.current_time() + options.rounds * options.round_timeout * (options.runners + 2)
     while view.status is SessionStatus.ACTIVE and trio.current_time() < deadline:
-        if options.kill_leader_round == view.current_round and not killed:
-            killed = leader_at(view.seed, view.current_round, 0, participants)
-            node = next(n for n in state.nodes if n.address == killed)
-            os.killpg(node.pid, signal.SIGKILL)
-            clock.say(f"round {view.current_round}: killed the elected leader's node {killed} (kill -9)")
-        for number in range(seen + 1, view.current_round if view.status is SessionStatus.ACTIVE else 0):
+        for number in range(seen + 1, view.current_round):
             await _say_round(clock, owner, session_id, number, options.rounds, view.seed, participants)
             seen = number
         await trio.sleep(0.25)
@@ -224,8 +261,7 @@ async def _watch(options: DemoOptions, clock: Clock, owner: ChainClient, state: 
         raise ChainError(f"session {session_id} ended as {view.status.name}, not COMPLETED: see the node logs")
     for number in range(seen + 1, options.rounds + 1):
         await _say_round(clock, owner, session_id, number, options.rounds, view.seed, participants)
-    clock.say(f"session {session_id} completed on-chain; final model {view.final_model_cid}")
-    return killed
+    return view
 
 
 def _failover_step(seed: bytes, number: int, participants: list[str], leader: str) -> int:
