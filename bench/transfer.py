@@ -68,6 +68,9 @@ class _AcceptAll:
     async def store(self, offer: UpdateOffer, data: bytes, peer_id: str) -> Verdict:
         return Verdict.accept()
 
+    async def release(self, offer: UpdateOffer, peer_id: str) -> None:
+        """Nothing to release: admission keeps no state here."""
+
 
 # ---- receivers (child processes) ----------------------------------------------------------------------------------
 def _host_config(key_path: Path, stack: str) -> HostConfig:

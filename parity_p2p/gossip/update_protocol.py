@@ -22,6 +22,7 @@ import trio
 from .cid_text import is_cid_text
 from .errors import BadFrame, StreamProtocolError, UpdateRejected
 from .host import P2PHost
+from .metrics import GossipMetrics
 from .streams import FramedStream
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,10 @@ class UpdateSink(Protocol):
         """The whole body arrived: validate (hash matches cid, codec) and keep it."""
         ...
 
+    async def release(self, offer: UpdateOffer, peer_id: str) -> None:
+        """Once per admitted offer, after `store` answered or when the body never came (stream died, timeout)."""
+        ...
+
 
 @dataclass(frozen=True)
 class UpdateLimits:
@@ -101,29 +106,40 @@ def register_update_handler(host: P2PHost, sink: UpdateSink, limits: UpdateLimit
                 metrics.count("update.rejected")
                 await stream.write_json({"status": "REJECTED", "reason": verdict.reason})
                 return
-            await stream.write_json({"status": "READY"})
-            data = await stream.read_frame(offer.size)
-            if len(data) != offer.size:
-                verdict = Verdict.reject(f"announced {offer.size} bytes, sent {len(data)}")
-            else:
-                body = data  # bound for the closure below
-
-                async def store(offer: UpdateOffer, peer_id: str) -> Verdict:
-                    return await sink.store(offer, body, peer_id)
-
-                verdict = await _ask_sink(store, offer, stream.peer_id, limits.sink_timeout_s)
-            metrics.count("update.accepted" if verdict.accepted else "update.rejected")
-            if verdict.accepted:
-                metrics.count("update.bytes_received", len(data))
-                await stream.write_json({"status": "ACCEPTED"})
-            else:
-                await stream.write_json({"status": "REJECTED", "reason": verdict.reason})
-            await stream.close_write()
+            try:
+                await _receive_admitted(stream, sink, offer, limits, metrics)
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(limits.sink_timeout_s):
+                    await sink.release(offer, stream.peer_id)
         except StreamProtocolError as exc:
             metrics.count(f"update.failed.{type(exc).__name__}")
             logger.info("update push from %s failed: %s", stream.peer_id, exc)
 
     host.set_stream_handler(UPDATE_PROTOCOL, handle)
+
+
+async def _receive_admitted(
+    stream: FramedStream, sink: UpdateSink, offer: UpdateOffer, limits: UpdateLimits, metrics: GossipMetrics
+) -> None:
+    """READY, the body, the sink's verdict on it."""
+    await stream.write_json({"status": "READY"})
+    data = await stream.read_frame(offer.size)
+    if len(data) != offer.size:
+        verdict = Verdict.reject(f"announced {offer.size} bytes, sent {len(data)}")
+    else:
+        body = data  # bound for the closure below
+
+        async def store(offer: UpdateOffer, peer_id: str) -> Verdict:
+            return await sink.store(offer, body, peer_id)
+
+        verdict = await _ask_sink(store, offer, stream.peer_id, limits.sink_timeout_s)
+    metrics.count("update.accepted" if verdict.accepted else "update.rejected")
+    if verdict.accepted:
+        metrics.count("update.bytes_received", len(data))
+        await stream.write_json({"status": "ACCEPTED"})
+    else:
+        await stream.write_json({"status": "REJECTED", "reason": verdict.reason})
+    await stream.close_write()
 
 
 async def push_update(

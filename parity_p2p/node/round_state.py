@@ -60,6 +60,7 @@ class RoundStats:
     check: str = ""  # how this node verified the leader's proposal: "recomputed" or "light"
     refusal: str = ""
     prefetched: int = 0  # others' updates a recomputation found here (fetched on announcement, before the proposal)
+    pulled: int = 0  # others' updates this node fetched by CID (a leader normally has them pushed instead)
     phases: RoundPhases = field(default_factory=RoundPhases)
 
 
@@ -74,6 +75,8 @@ class RoundState:
     peers: dict[str, str] = field(default_factory=dict)  # runner id -> libp2p peer that published for it
     updates: dict[str, tuple[ClientUpdate, str]] = field(default_factory=dict)  # runner id -> (update, CID)
     fetching: set[str] = field(default_factory=set)
+    incoming: dict[str, str] = field(default_factory=dict)  # runner id -> CID of its push admitted and in flight
+    announced_at: dict[str, float] = field(default_factory=dict)  # runner id -> time.monotonic() of its announcement
     proposals: dict[str, ProposalMessage] = field(default_factory=dict)  # leader id -> its proposal
     verifying: set[str] = field(default_factory=set)
     # (model CID, updates root) -> signer id -> EIP-712 attestation signature

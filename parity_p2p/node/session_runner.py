@@ -91,6 +91,7 @@ GENESIS = "genesis"  # base of round 1: the model every runner derives from the 
 SUBMIT_MARGIN_S = 2.0  # stop gathering attestations this long before failover, to get the transaction mined
 PUSH_ATTEMPTS = 20
 PUSH_RETRY_S = 0.1  # a leader refuses until it sees the new round open: retry often, ~2 s in all
+PUSH_GRACE_S = 1.0  # a leader pulls an announced update itself only if its sender's push has not begun by then
 BASE_MODEL_RETRY_S = 0.5
 
 
@@ -394,6 +395,13 @@ class SessionRunner:
     async def admit(self, offer: UpdateOffer, peer_id: str) -> Verdict:
         verdict = self._admission(offer, peer_id)
         sender = self.runner_of_peer.get(peer_id)
+        rs = self.rounds.get(offer.round)
+        if verdict.accepted and sender is not None and rs is not None:
+            if sender in rs.incoming:
+                # One body per sender at a time: a second offer (a retry racing the first, or a flood) waits.
+                verdict = Verdict.reject("an update from this runner is already arriving")
+            else:
+                rs.incoming[sender] = offer.cid
         # Narrated: refusals of a participant's offer for the open round. A stranger's offers, and offers that came
         # before this node opened the round (the sender retries them), are only counted by the update protocol.
         open_round = offer.round == self.current_round and offer.round in self.rounds
@@ -416,6 +424,15 @@ class SessionRunner:
         if limit is not None and offer.size > limit:
             return Verdict.reject(f"{offer.size} bytes exceeds this model's update size {limit}")
         return Verdict.accept()
+
+    def release(self, offer: UpdateOffer, peer_id: str) -> None:
+        """The admitted push ended (stored, refused or broken off): the sender's slot frees, and if its update is
+        still missing the leader may pull it from the announcement."""
+        sender = self.runner_of_peer.get(peer_id)
+        rs = self.rounds.get(offer.round)
+        if sender is not None and rs is not None and rs.incoming.get(sender) == offer.cid:
+            del rs.incoming[sender]
+            rs.poke()
 
     async def store(self, offer: UpdateOffer, data: bytes, peer_id: str) -> Verdict:
         sender = self.runner_of_peer.get(peer_id)
@@ -496,7 +513,7 @@ class SessionRunner:
         async with trio.open_nursery() as fetchers:
             while True:
                 for runner, announcement in list(rs.announcements.items()):
-                    if runner not in rs.updates and runner not in rs.fetching:
+                    if self._may_pull(rs, runner):
                         rs.fetching.add(runner)
                         fetchers.start_soon(self._pull_update, rs, runner, announcement.update_cid)
                 decision = collect_decision(
@@ -526,10 +543,24 @@ class SessionRunner:
             return
         if self.secure is not None:
             return  # masked inputs are fetched when a proposal is checked
-        if runner == self.me or runner in rs.updates or runner in rs.fetching or not self._recomputes(state):
+        if not self._may_pull(rs, runner) or not self._recomputes(state):
             return
         rs.fetching.add(runner)
         nursery.start_soon(self._pull_update, rs, runner, announcement.update_cid)
+
+    def _may_pull(self, rs: RoundState, runner: str) -> bool:
+        """Whether to fetch `runner`'s announced update now. Not while its push is arriving, and as the leader
+        (whom the runner pushes to) only after PUSH_GRACE_S: the announcement usually comes a moment before the
+        push, and pulling it too would move and validate the same bytes twice on the round's critical path."""
+        if runner == self.me or runner in rs.updates or runner in rs.fetching or runner in rs.incoming:
+            return False
+        if self._leader_now(rs) != self.me:
+            return True
+        announced = rs.announced_at.get(runner)
+        if announced is None:
+            return True
+        # From the later of announcement and our opening of the round: pushes are refused until then.
+        return time.monotonic() - max(announced, rs.stats.phases.opened_at) >= PUSH_GRACE_S
 
     def _recomputes(self, state: State) -> bool:
         """Whether followers recompute the aggregate of this model (else the light check runs)."""
@@ -549,6 +580,7 @@ class SessionRunner:
             return
         finally:
             rs.fetching.discard(runner)
+        rs.stats.pulled += 1
         if runner not in rs.updates:
             await self._accept_update(rs, runner, cid, data)
 
@@ -769,6 +801,7 @@ class SessionRunner:
                 if envelope.kind == UPDATE_KIND.kind:
                     announcement = UpdateAnnouncement.parse(envelope.payload)
                     rs.announcements[sender] = announcement
+                    rs.announced_at.setdefault(sender, time.monotonic())
                     rs.peers[sender] = message.origin_peer
                     self.train_times.append(announcement.train_seconds)
                     self._prefetch(rs, sender)

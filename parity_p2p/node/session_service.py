@@ -240,6 +240,11 @@ class SessionService:
             return Verdict.reject(f"this node is not running session {offer.session_id}")
         return await runner.store(offer, data, peer_id)
 
+    async def release(self, offer: UpdateOffer, peer_id: str) -> None:
+        runner = self.runners.get(offer.session_id)
+        if runner is not None:
+            runner.release(offer, peer_id)
+
 
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first exception in a (possibly nested) group: the one whose message explains the failure."""

@@ -36,6 +36,7 @@ class HashingSink:
     """Accepts updates for session 1 round 2 and keeps the SHA-256 of each body, like a leader storing them."""
 
     stored: list[tuple[UpdateOffer, str]] = field(default_factory=list)
+    released: list[UpdateOffer] = field(default_factory=list)
 
     async def admit(self, offer: UpdateOffer, peer_id: str) -> Verdict:
         if (offer.session_id, offer.round) != (1, 2):
@@ -45,6 +46,9 @@ class HashingSink:
     async def store(self, offer: UpdateOffer, data: bytes, peer_id: str) -> Verdict:
         self.stored.append((offer, hashlib.sha256(data).hexdigest()))
         return Verdict.accept()
+
+    async def release(self, offer: UpdateOffer, peer_id: str) -> None:
+        self.released.append(offer)
 
 
 @asynccontextmanager
@@ -69,6 +73,7 @@ async def test_push_arrives_intact(tmp_path: Path, size: int) -> None:
         async with two_hosts(tmp_path, sink, UpdateLimits(max_update_bytes=32_000_000)) as (leader, runner):
             await push_update(runner, leader.peer_id, session_id=1, round=2, cid=CID, data=data)
     assert sink.stored == [(UpdateOffer(1, 2, CID, size), hashlib.sha256(data).hexdigest())]
+    assert sink.released == [UpdateOffer(1, 2, CID, size)]
     assert leader.metrics.counters["update.bytes_received"] == size
 
 
@@ -83,6 +88,7 @@ async def test_over_cap_and_unwanted_pushes_are_refused_with_a_reason(tmp_path: 
             # The connection is still fine for a valid push afterwards.
             await push_update(runner, leader.peer_id, session_id=1, round=2, cid=CID, data=b"ok")
     assert [offer.size for offer, _ in sink.stored] == [2]
+    assert [offer.size for offer in sink.released] == [2], "only an admitted offer is released"
     assert leader.metrics.counters["update.rejected"] == 2
 
 
@@ -110,6 +116,7 @@ async def test_slow_sender_times_out_on_the_receiver(tmp_path: Path, behaviour: 
             )
             await stream.aclose()
     assert sink.stored == []
+    assert sink.released == [UpdateOffer(1, 2, CID, 1000)], "an admitted push whose body never came is released"
 
 
 _VALUES = st.one_of(st.integers(), st.text(max_size=140), st.none(), st.booleans(), st.floats())

@@ -46,6 +46,9 @@ class DigestSink:
         self.stored.append((peer_id, len(data), hashlib.sha256(data).hexdigest()))
         return Verdict.accept()
 
+    async def release(self, offer: UpdateOffer, peer_id: str) -> None:
+        """Nothing to release: admission keeps no state here."""
+
 
 @asynccontextmanager
 async def connected(

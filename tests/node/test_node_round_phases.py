@@ -1,5 +1,6 @@
 """Per-round phase marks: real nodes record when each step of a round happened, in order, and the control API's
-rounds view carries them; followers verify with updates fetched on announcement; the finalisation watch backs off."""
+rounds view carries them; followers verify with updates fetched on announcement while the leader takes only the
+pushed copies; the finalisation watch backs off."""
 
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ async def test_every_round_records_its_phases_in_order_and_the_api_shows_them(
                     leaders.add(info.round)
                     _in_order(phases, LEADER_ORDER)
                     assert phases["receipt"] <= phases["finalized_seen"]
+                    # The followers pushed their updates: the leader must not also pull them by CID.
+                    assert (local["pulled"], local["bytes_received"] > 0) == (0, True), local
                 else:
                     _in_order(phases, VERIFY_ORDER)
                     assert local["check"] == "recomputed"
