@@ -70,6 +70,7 @@ class _FrameReader:
         self._conn = conn
         self._chunks: deque[memoryview] = deque()
         self._size = 0
+        self.last_read = trio.current_time()  # when the peer last sent anything (the keepalive reads it)
 
     async def _fill(self, n: int) -> None:
         while self._size < n:
@@ -77,6 +78,7 @@ class _FrameReader:
             data = await self._conn.read(None)
             if not data:
                 raise _ConnectionEnded()
+            self.last_read = trio.current_time()
             self._chunks.append(memoryview(data))
             self._size += len(data)
         self._size -= n
@@ -132,6 +134,8 @@ class TunedYamux(IMuxedConn):
         self._control_queued = trio.Event()
         self._going_away = False
         self._torn_down = False
+        self._reader = _FrameReader(secured_conn)
+        self._pings_sent = 0
 
     # ---- IMuxedConn ---------------------------------------------------------------------------------------------
     @property
@@ -152,6 +156,7 @@ class TunedYamux(IMuxedConn):
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._send_control_frames)
+                nursery.start_soon(self._keep_alive, nursery.cancel_scope)
                 self.event_started.set()
                 await self._read_frames()
                 nursery.cancel_scope.cancel()
@@ -227,8 +232,31 @@ class TunedYamux(IMuxedConn):
             except MuxedStreamReset:
                 return  # the reader sees the same failure and tears down
 
+    async def _keep_alive(self, connection_scope: trio.CancelScope) -> None:
+        """Ping a quiet peer; end the connection once it has been silent for keepalive_timeout_s."""
+        interval, timeout = self.settings.keepalive_interval_s, self.settings.keepalive_timeout_s
+        while True:
+            now = trio.current_time()
+            silent = now - self._reader.last_read
+            if silent >= timeout:
+                logger.info("yamux peer %s silent for %.1f s, pings unanswered: closing the connection", self.peer_id,
+                            silent)  # fmt: skip
+                connection_scope.cancel()
+                return
+            if silent >= interval:
+                self._pings_sent += 1
+                self.queue_control(header(FrameType.PING, Flag.SYN, 0, self._pings_sent & 0xFFFFFFFF))
+                wait = min(interval, timeout - silent)
+            else:
+                wait = interval - silent
+            await trio.sleep(wait)
+            late = trio.current_time() - (now + wait)
+            if late > interval:
+                # This process was stalled (not the peer): the reader has not had its turn yet; start counting anew.
+                self._reader.last_read = max(self._reader.last_read, trio.current_time() - interval)
+
     async def _read_frames(self) -> None:
-        reader = _FrameReader(self.secured_conn)
+        reader = self._reader
         try:
             while True:
                 head = parse_header(await reader.read_exactly(HEADER_SIZE))

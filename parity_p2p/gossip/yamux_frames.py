@@ -85,6 +85,12 @@ class MuxerSettings:
     max_pending_control_frames: int = 4096
     """Control frames (ACK, RST, ping replies, window updates) queued for sending; a peer that makes us queue
     more is flooding us and the connection is closed."""
+    keepalive_interval_s: float = 5.0
+    """A connection that received nothing for this long sends a Yamux PING (go-yamux's keepalive, more often)."""
+    keepalive_timeout_s: float = 15.0
+    """A connection that received nothing at all for this long, pings included, is closed as dead. TCP alone
+    would keep it: after a network cut its retransmissions back off to tens of seconds, so a host stays deaf
+    long after the network came back; closing lets discovery dial a fresh connection instead."""
 
     def __post_init__(self) -> None:
         if not INITIAL_WINDOW <= self.receive_window_bytes <= 2**31:
@@ -95,5 +101,7 @@ class MuxerSettings:
             raise HostConfigError("frame_payload_bytes", f"must be between 1 and {INITIAL_WINDOW}")
         if self.window_wait_timeout_s <= 0:
             raise HostConfigError("window_wait_timeout_s", "must be positive")
+        if not 0 < self.keepalive_interval_s < self.keepalive_timeout_s:
+            raise HostConfigError("keepalive_interval_s", "must be positive and below keepalive_timeout_s")
         if self.accept_backlog < 1 or self.max_pending_control_frames < 16:
             raise HostConfigError("accept_backlog", "accept_backlog >= 1 and max_pending_control_frames >= 16")
