@@ -86,9 +86,9 @@ def collect_decision(now: float, window: RoundWindow, received: int, expected: i
 
 @dataclass(frozen=True)
 class PollBackoff:
-    """How often to ask the chain whether a round closed. Right after news on the round its end is likely near, so
-    poll every `floor` seconds; each quiet poll waits `factor` times longer, up to `ceiling` (long training rounds
-    then cost the chain node few requests)."""
+    """How often to ask the chain whether a round closed. Without news, every `ceiling` seconds. Once a hint says
+    it closed (the leader's receipt) but the chain does not show it yet, every `floor` seconds at first, each
+    further poll waiting `factor` times longer, up to `ceiling`."""
 
     floor: float = 0.05
     ceiling: float = 0.5

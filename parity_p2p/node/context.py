@@ -57,8 +57,9 @@ class NodeContext:
     emit: EventSink = _drop
     timing: TimingPolicy = field(default_factory=TimingPolicy)
     auto_claim: bool = True
-    poll_interval_s: float = 0.5  # the slowest chain polling (idle); see fast_poll_s
-    fast_poll_s: float = 0.05  # chain polling right after news on a round, when its end is likely near
+    poll_interval_s: float = 0.5  # the session service's chain polling (new sessions, joins): every 2x this
+    finalize_poll_s: float = 0.5  # a round's closure is polled this often until a hint (round_closed) comes
+    fast_poll_s: float = 0.05  # after a hint, while the chain does not show the closure yet (backing off)
     membership: ChainMembership | None = None  # told of each new round, so gossip validation keeps up
     local_datasets: Mapping[str, Path] = field(default_factory=dict)  # private-data schema name -> local CSV
     max_recompute_bytes: int = 256 * 1024 * 1024  # above it, followers run the light check (proposal.py)

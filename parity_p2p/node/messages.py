@@ -50,6 +50,11 @@ ATTESTATION_KIND = KindSpec(
     Scope.SESSION,
     {"leader": FieldType.STR, "model_cid": FieldType.STR, "updates_root": FieldType.STR, "signature": FieldType.STR},
 )
+# The leader's word that its submitRound was mined: a hint that makes the others read the chain now instead of
+# polling it fast all round. The chain stays the only truth: a hint only triggers a read.
+ROUND_CLOSED_KIND = KindSpec(
+    "round_closed", 1, Scope.SESSION, {"model_cid": FieldType.STR, "tx_hash": FieldType.STR, "block": FieldType.INT}
+)
 # Secure aggregation (docs/secagg.md): payloads are parity_p2p.secagg.messages wire forms; the masked vector itself
 # rides the update stream protocol and is announced with UPDATE_KIND like a plain update.
 SECAGG_KEYS_KIND = KindSpec(
@@ -66,7 +71,7 @@ SECAGG_REVEAL_KIND = KindSpec(
     {"survivors": FieldType.STR_LIST, "dropped": FieldType.STR_LIST, "shares": FieldType.LIST},
 )
 SECAGG_KINDS = (SECAGG_KEYS_KIND, SECAGG_SHARES_KIND, SECAGG_SURVIVORS_KIND, SECAGG_REVEAL_KIND)
-SESSION_KINDS = (UPDATE_KIND, PROPOSAL_KIND, ATTESTATION_KIND, *SECAGG_KINDS)
+SESSION_KINDS = (UPDATE_KIND, PROPOSAL_KIND, ATTESTATION_KIND, ROUND_CLOSED_KIND, *SECAGG_KINDS)
 
 
 class MessageError(ValueError):
@@ -190,3 +195,19 @@ class AttestationMessage:
             _hex(p["updates_root"], 32, "updates_root"),
             _hex(p["signature"], 65, "signature"),
         )
+
+
+@dataclass(frozen=True)
+class RoundClosedMessage:
+    model_cid: str
+    tx_hash: bytes
+    block: int
+
+    def payload(self) -> dict[str, Any]:
+        return {"model_cid": self.model_cid, "tx_hash": "0x" + self.tx_hash.hex(), "block": self.block}
+
+    @classmethod
+    def parse(cls, p: Mapping[str, Any]) -> RoundClosedMessage:
+        if p["block"] < 0:
+            raise MessageError("block must be >= 0")
+        return cls(_cid(p["model_cid"], "model_cid"), _hex(p["tx_hash"], 32, "tx_hash"), p["block"])

@@ -83,6 +83,7 @@ class RoundState:
     attestations: dict[tuple[str, bytes], dict[str, bytes]] = field(default_factory=dict)
     led_steps: set[int] = field(default_factory=set)
     ready: trio.Event = field(default_factory=trio.Event)  # base model known: verification may start
+    closed_hint: trio.Event = field(default_factory=trio.Event)  # our submitRound mined, or the leader said so
     changed: trio.Event = field(default_factory=trio.Event)
     stats: RoundStats = field(init=False)
 

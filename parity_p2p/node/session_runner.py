@@ -57,10 +57,12 @@ from parity_p2p.node.errors import UpdateRefused
 from parity_p2p.node.messages import (
     ATTESTATION_KIND,
     PROPOSAL_KIND,
+    ROUND_CLOSED_KIND,
     UPDATE_KIND,
     AttestationMessage,
     MessageError,
     ProposalMessage,
+    RoundClosedMessage,
     UpdateAnnouncement,
 )
 from parity_p2p.node.round_state import RoundState, RoundStats
@@ -273,11 +275,12 @@ class SessionRunner:
         """Watch the chain until the round closes; returns the session view that shows it closed.
 
         Only a new block can close a round, so each poll reads the latest block (one cheap call) and the session
-        only when the block changed. Any news on the round (an update, a proposal, our own attestation, our own
-        submitRound mined) means the end may be near: polling restarts fast and slows down while nothing happens."""
+        only when the block changed. Polls are slow (finalize_poll_s) until a hint says the round closed (our own
+        submitRound mined, or the leader's round_closed gossip): then the chain is read at once, and fast while
+        the chain does not show it yet (an RPC provider a block behind). A lost hint costs one slow poll."""
         started = time.monotonic()
-        backoff = PollBackoff(self.ctx.fast_poll_s, max(self.ctx.fast_poll_s, self.ctx.poll_interval_s))
-        interval = backoff.floor
+        backoff = PollBackoff(self.ctx.fast_poll_s, max(self.ctx.fast_poll_s, self.ctx.finalize_poll_s))
+        interval = 0.0
         seen = -1
         while True:
             number, stamp = await self.ctx.chain.latest_block()
@@ -287,11 +290,12 @@ class SessionRunner:
                 view = await self.ctx.chain.sessions.get_session(self.session_id)
                 if view.status is not SessionStatus.ACTIVE or view.current_round > rs.round:
                     break
-            news = False
-            with trio.move_on_after(interval):
-                await rs.changed.wait()
-                news = True
-            interval = backoff.floor if news else backoff.after(interval)
+            if rs.closed_hint.is_set():
+                interval = backoff.after(interval) if interval else backoff.floor
+                await trio.sleep(interval)
+            else:
+                with trio.move_on_after(backoff.ceiling):
+                    await rs.closed_hint.wait()
         record = await self.ctx.chain.sessions.get_round(self.session_id, rs.round)
         if not record.model_cid:
             return view  # the session ended (abandoned) without this round
@@ -662,13 +666,15 @@ class SessionRunner:
         )  # fmt: skip
         phases.submitted = phases.now()
         try:
-            await self.ctx.chain.sessions.submit_round(self.session_id, outcome, signatures)
+            receipt = await self.ctx.chain.sessions.submit_round(self.session_id, outcome, signatures)
         except ChainError as exc:
             self.ctx.emit("round.submit_failed", {"session": self.session_id, "round": rs.round, "reason": str(exc)})
             return
         phases.receipt = phases.now()
-        rs.poke()  # the round is closed: our finalisation watch looks at the chain now
+        rs.closed_hint.set()  # the round is closed: our finalisation watch looks at the chain now
         self.ctx.emit("round.submitted", {"session": self.session_id, "round": rs.round, "model_cid": model_cid})
+        closed = RoundClosedMessage(model_cid, bytes.fromhex(receipt.tx_hash.removeprefix("0x")), receipt.block_number)
+        await self._publish(ROUND_CLOSED_KIND.kind, closed.payload(), rs.round)
 
     # ---- follower -----------------------------------------------------------------------------------------------
     def _spawn_verification(self, nursery: trio.Nursery, rs: RoundState, leader: str, p: ProposalMessage) -> None:
@@ -809,6 +815,9 @@ class SessionRunner:
                     self._on_proposal(rs, sender, ProposalMessage.parse(envelope.payload), nursery)
                 elif envelope.kind == ATTESTATION_KIND.kind:
                     self._on_attestation(rs, sender, AttestationMessage.parse(envelope.payload))
+                elif envelope.kind == ROUND_CLOSED_KIND.kind:
+                    RoundClosedMessage.parse(envelope.payload)  # well formed; what it claims, the chain will say
+                    rs.closed_hint.set()
                 elif envelope.kind in SECAGG_KIND_NAMES and self.secure is not None:
                     await self.secure.on_message(rs, sender, envelope.kind, envelope.payload)
             except MessageError as exc:

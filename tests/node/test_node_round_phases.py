@@ -95,3 +95,21 @@ def test_the_chain_clock_anchors_once_per_block_and_holds_between_blocks() -> No
     assert clock.now() - time.time() == pytest.approx(100, abs=1.5)
     clock.observe(8, int(time.time()) - 50)  # a new block: the chain is behind (evm_revert)
     assert clock.now() - time.time() == pytest.approx(-50, abs=1.5)
+
+
+async def test_followers_see_each_round_close_from_the_leaders_hint_without_polling_for_it(
+    dev_chain: DevChain, tmp_path: Path
+) -> None:
+    runners = list(dev_chain.accounts[1:4])
+    async with (
+        running_nodes(dev_chain, tmp_path, runners, finalize_poll_s=300.0) as nodes,
+        await dev_chain.client(dev_chain.accounts[6]) as owner,
+    ):
+        session_id = await create_iris_session(owner, nodes[0], total_rounds=3, max_participants=3, round_timeout=30)
+        await start_when_joined(owner, session_id, 3)
+        # Here a node polls for a round's end once when the round opens, then every 300 s: the three rounds finish
+        # within the bound below only because each leader's round_closed gossip makes the others read the chain.
+        await wait_completed(owner, session_id, 120, nodes)
+        for node in nodes:
+            finalized = [d["round"] for kind, d in node.events if kind == "round.finalized"]
+            assert finalized == [1, 2, 3], (node.account.address, finalized)
