@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MAX_ENTRIES = 10_000
+PARTICIPANT_TTL_S = 600.0
 
 
 class ChainMembership:
@@ -36,9 +37,13 @@ class ChainMembership:
 
     async def is_participant(self, session_id: int, address: str) -> bool:
         account = to_checksum_address(address)
-        return await self._cached(
-            ("participant", session_id, account), lambda: self._chain.sessions.is_participant(session_id, account)
-        )
+        key = ("participant", session_id, account)
+        answer = await self._cached(key, lambda: self._chain.sessions.is_participant(session_id, account))
+        if answer:
+            # The contract never removes a participant: a yes is kept (bounded, in case a reorg undid the join).
+            expires, value = self._cache[key]
+            self._cache[key] = (max(expires, self._clock() + PARTICIPANT_TTL_S), value)
+        return answer
 
     async def current_round(self, session_id: int) -> int:
         async def ask() -> int:

@@ -259,3 +259,13 @@ async def test_membership_answers_are_cached_for_their_ttl(dev_chain: DevChain) 
         membership.invalidate()
         assert await answers.is_registered(runner.address) is True
         assert membership.chain_calls == 5
+
+        # A "no" lives the short ttl (the runner may join); a "yes" is kept far longer (nobody leaves a session).
+        async with await dev_chain.client(runner) as joiner:
+            await joiner.sessions.join_session(session_id)
+        clock.now += 5.1
+        assert await answers.is_participant(session_id, runner.address) is True
+        calls = membership.chain_calls
+        clock.now += 300
+        assert await answers.is_participant(session_id, runner.address) is True
+        assert membership.chain_calls == calls, "a participant's yes was asked again within its longer life"
