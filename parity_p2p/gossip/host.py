@@ -31,6 +31,7 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 from libp2p.tools.anyio_service.api import ManagerAPI
 
+from . import peer_records
 from .addresses import advertised_addrs
 from .errors import DialError, HostConfigError, ServiceStopped, StreamOpenError
 from .guarded_pubsub import GuardedPubsub
@@ -262,6 +263,7 @@ async def serve(
         ),
     )
     install_muxer(host, config.transport)  # our Yamux for /yamux/1.0.0 (see transport_stack.py)
+    peer_records.install()  # each peer's signed record verified once, not once per gossip message
     g = config.gossip
     gossipsub = GossipSub(
         # meshsub/1.2 adds an IDONTWANT per message to a 32-slot per-peer queue and overflowed it (TOOLCHAIN).
