@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import trio
 from eth_account.signers.local import LocalAccount
 
+from .direct import register_direct_handler
 from .discovery import Discovery, DiscoverySettings
 from .envelope import SigningDomain
 from .host import HostConfig, P2PHost
@@ -53,6 +54,7 @@ async def serve(
     async with trio.open_nursery() as nursery:
         host: P2PHost = await nursery.start(serve_host, config.host, metrics)
         gossip: Gossip = await nursery.start(Gossip(host, account, validator).serve)
+        register_direct_handler(gossip)
         discovery: Discovery = await nursery.start(
             Discovery(gossip, config.host.bootstrap, config.discovery).serve
         )

@@ -106,9 +106,15 @@ class Gossip:
         version: int = 1,
     ) -> Envelope:
         """Sign and publish; the session id comes from the topic. PublishError if it cannot go out."""
+        envelope = self.sign(topic, kind, payload, round=round, version=version)
+        await self.publish_envelope(envelope)
+        return envelope
+
+    def sign(self, topic: str, kind: str, payload: Mapping[str, Any], *, round: int = 0, version: int = 1) -> Envelope:
+        """Our signed envelope for `topic` (the session id comes from the topic); PublishError if it cannot be."""
         try:
             info = parse_topic(topic)
-            envelope = sign_envelope(
+            return sign_envelope(
                 self.account,
                 self.validator.domain,
                 kind=kind,
@@ -120,8 +126,6 @@ class Gossip:
             )
         except GossipError as exc:
             raise PublishError(topic, str(exc)) from None
-        await self.publish_envelope(envelope)
-        return envelope
 
     async def publish_envelope(self, envelope: Envelope) -> None:
         """Publish an already signed envelope. Our own validator checks it first, replay cache included: an
@@ -132,14 +136,41 @@ class Gossip:
             raise PublishError(envelope.topic, str(exc)) from None
         # py-libp2p would run our own publish through the topic validator and drop it silently if invalid;
         # we validate here instead, so a rejection is an error the caller sees (the libp2p hook skips local ones).
-        try:
-            await self.validator.validate(envelope.topic, data)
-        except MessageDropped as drop:
-            raise PublishError(envelope.topic, f"rejected by our own validator: {drop}") from None
+        await self.check_own(envelope.topic, data)
         self._ensure_validator(envelope.topic)
         await self._wait_for_send_room(envelope.topic)
         await self._pubsub.publish(envelope.topic, data)
         self.metrics.count("gossip.published")
+
+    async def check_own(self, topic: str, data: bytes) -> None:
+        """Our own validator's verdict on what we are about to send (replay cache included); PublishError if no."""
+        try:
+            await self.validator.validate(topic, data)
+        except MessageDropped as drop:
+            raise PublishError(topic, f"rejected by our own validator: {drop}") from None
+
+    async def accept_direct(self, data: bytes, from_peer: str) -> str:
+        """An envelope a peer sent us directly (gossip/direct.py): the gossip validator's full checks, then
+        delivery to this topic's subscribers as if it came by gossip. Returns why it was dropped, or ""."""
+        try:
+            envelope = decode_envelope(data)
+        except EnvelopeError as exc:
+            self.metrics.count("gossip.direct_dropped")
+            return str(exc)
+        state = self._topics.get(envelope.topic)
+        if state is None or not state.subscribers:  # (a topic in its unsubscribe grace has nobody to hand it to)
+            self.metrics.count("gossip.direct_dropped")
+            return f"not subscribed to {envelope.topic}"
+        try:
+            await self.validator.validate(envelope.topic, data)
+        except MessageDropped as drop:
+            return str(drop)  # counted by the validator, per reason
+        message = GossipMessage(envelope, from_peer)
+        self.metrics.count("gossip.direct_delivered")
+        for subscriber in list(state.subscribers):
+            if not subscriber.offer(message):
+                self.metrics.count("gossip.subscriber_overflow")
+        return ""
 
     @asynccontextmanager
     async def subscribe(

@@ -46,6 +46,7 @@ from parity_p2p.consensus.proposal import (
 )
 from parity_p2p.consensus.timing import Collect, PollBackoff, collect_decision, round_window
 from parity_p2p.gossip.block_protocol import fetch_blocks
+from parity_p2p.gossip.direct import send_direct
 from parity_p2p.gossip.errors import GossipError, UpdateRejected
 from parity_p2p.gossip.pubsub import GossipMessage
 from parity_p2p.gossip.topics import session_topic
@@ -726,9 +727,8 @@ class SessionRunner:
         statement = RoundStatement(self.session_id, rs.round, p.model_cid, p.updates_root)
         signature = sign_attestation(self.ctx.account, self.domain, statement)
         message = AttestationMessage(to_checksum_address(leader), p.model_cid, p.updates_root, signature)
-        await self._publish(ATTESTATION_KIND.kind, message.payload(), rs.round)
+        await self._send_to_leader(leader, ATTESTATION_KIND.kind, message.payload(), rs.round)
         rs.stats.phases.attested = rs.stats.phases.now()
-        rs.poke()  # our part is done: the finalisation watch polls fast again
 
     async def _recompute_check(self, rs: RoundState, p: ProposalMessage, leader: str = "") -> list[str]:
         """Fetch every included update by CID, aggregate them as the leader should have, compare with its model.
@@ -877,6 +877,17 @@ class SessionRunner:
         if self.work is None:
             raise SessionSetupError("the session is not loaded yet")
         return self.work
+
+    async def _send_to_leader(self, leader: str, kind: str, payload: dict[str, Any], round_number: int) -> None:
+        """Only the leader needs it: one stream to it, not a gossip copy at every runner; gossip if that fails."""
+        peer = self.peer_of.get(leader)
+        if peer and leader != self.me:
+            try:
+                await send_direct(self.ctx.network.gossip, peer, self.topic, kind, payload, round=round_number)
+                return
+            except GossipError as exc:
+                logger.info("session %d: direct %s to %s failed (%s); gossiping it", self.session_id, kind, leader, exc)
+        await self._publish(kind, payload, round_number)
 
     async def _publish(self, kind: str, payload: dict[str, Any], round_number: int) -> None:
         try:

@@ -1,0 +1,51 @@
+"""Direct envelopes: one peer gets a signed message over a stream, through the same validator as gossip."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import trio
+from gossip_helpers import NOTE, ChainView, start_networks, wait_until
+
+from parity_p2p.gossip.direct import DIRECT_PROTOCOL, send_direct
+from parity_p2p.gossip.errors import PublishError
+from parity_p2p.gossip.topics import session_topic
+
+TOPIC = session_topic(7)
+
+
+async def test_a_direct_message_reaches_only_its_peer_and_is_validated_like_gossip(tmp_path: Path) -> None:
+    chain = ChainView()
+    accounts = [chain.new_runner(7) for _ in range(3)]
+    with trio.fail_after(45):
+        async with start_networks(tmp_path, chain, accounts) as (a, b, c):
+            await wait_until(lambda: len(a.host.connected_peers()) == 2, what="a connected to b and c")
+            async with b.gossip.subscribe(TOPIC) as at_b, c.gossip.subscribe(TOPIC) as at_c:
+                await send_direct(a.gossip, b.host.peer_id, TOPIC, NOTE.kind, {"text": "for b only"}, round=0)
+                with trio.fail_after(5):
+                    message = await at_b.receive()
+                assert message.envelope.payload == {"text": "for b only"}
+                assert message.envelope.sender == a.gossip.account.address
+                assert message.origin_peer == a.host.peer_id
+                await trio.sleep(0.5)
+                assert at_c.statistics().current_buffer_used == 0, "a direct message went to a third peer"
+                assert b.metrics.counters["gossip.direct_delivered"] == 1
+
+                # The same envelope again is a replay; a changed payload breaks the signature: both refused.
+                envelope = a.gossip.sign(TOPIC, NOTE.kind, {"text": "once"})
+                forged = dataclasses.replace(envelope, payload={"text": "twice"}).encode()
+                for data, reason in [(envelope.encode(), ""), (envelope.encode(), "replay"), (forged, "signature")]:
+                    stream = await a.host.open_stream(b.host.peer_id, DIRECT_PROTOCOL)
+                    await stream.write_frame(data)
+                    answer = await stream.read_json(4096, DIRECT_PROTOCOL)
+                    await stream.aclose()
+                    assert (answer["status"] == "OK") == (not reason), answer
+                    assert reason in answer.get("reason", "").lower(), answer
+                with trio.fail_after(5):
+                    assert (await at_b.receive()).envelope.payload == {"text": "once"}
+
+            # Nobody at b listens to the topic any more: refused with the reason, for the sender to fall back.
+            with pytest.raises(PublishError, match="not subscribed"):
+                await send_direct(a.gossip, b.host.peer_id, TOPIC, NOTE.kind, {"text": "x"})
