@@ -8,6 +8,7 @@ of its canonical JSON, so the contract never has to parse JSON.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -69,18 +70,24 @@ class SigningDomain:
             raise EnvelopeError("bad_domain", f"not an address: {self.verifying_contract!r}")
 
     def separator(self) -> bytes:
-        return keccak(
-            abi_encode(
-                ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-                [
-                    keccak(text=_EIP712_DOMAIN_TYPE),
-                    keccak(text=DOMAIN_NAME),
-                    keccak(text=DOMAIN_VERSION),
-                    self.chain_id,
-                    to_checksum_address(self.verifying_contract),
-                ],
-            )
+        return _domain_separator(self.chain_id, self.verifying_contract)
+
+
+@functools.lru_cache(maxsize=64)
+def _domain_separator(chain_id: int, verifying_contract: str) -> bytes:
+    """Asked for every message signed or checked; a node has one or two domains, so it is worth keeping."""
+    return keccak(
+        abi_encode(
+            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+            [
+                keccak(text=_EIP712_DOMAIN_TYPE),
+                keccak(text=DOMAIN_NAME),
+                keccak(text=DOMAIN_VERSION),
+                chain_id,
+                to_checksum_address(verifying_contract),
+            ],
         )
+    )
 
 
 @dataclass(frozen=True)
