@@ -82,7 +82,7 @@ from parity_p2p.node.work import (
 )
 from parity_p2p.secagg import SecAggError
 from parity_p2p.session_spec import SessionSpec, SpecError
-from parity_p2p.storage.content import INLINE_IO_BYTES, FirstSource
+from parity_p2p.storage.content import FirstSource
 from parity_p2p.storage.errors import StorageError
 from parity_p2p.storage.importer import compute_cid
 from parity_p2p.storage.multiformats import Cid
@@ -461,8 +461,7 @@ class SessionRunner:
             return self._read_update(rs, data, sender)[0]
 
         try:
-            # A small update checks faster than a thread hop; a large one must not stall the loop.
-            update = check() if len(data) <= INLINE_IO_BYTES else await trio.to_thread.run_sync(check)
+            update = await trio.to_thread.run_sync(check)
             if update is None:
                 self._emit_rejected(rs.round, sender, "the bytes do not hash to the announced CID")
                 return "the bytes do not hash to the announced CID"

@@ -42,9 +42,6 @@ FirstSource = Callable[[Cid], Awaitable[bytes | None]]
 # Many blocks per request (the libp2p block protocol takes up to 64 CIDs); absent ones map to None or are left out.
 BatchFetcher = Callable[[list[Cid]], Mapping[Cid, bytes | None] | Awaitable[Mapping[Cid, bytes | None]]]
 BATCH_LIMIT = 64
-INLINE_IO_BYTES = 64 * 1024
-"""Unsynced writes up to this size run on the trio loop: a thread hop costs more than the write (a round of 8
-runners made ~35 hops per node for its 11 kB updates, docs/performance.md). Synced writes always go to a thread."""
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +180,6 @@ class ContentStore:
 
     # ---- async API (trio) ------------------------------------------------------------------------
     async def aadd(self, data: bytes | memoryview, *, pin: bool = True, durable: bool = True) -> str:
-        if not durable and len(data) <= INLINE_IO_BYTES:
-            return self.add(data, pin=pin, durable=False)
         return await trio.to_thread.run_sync(lambda: self.add(data, pin=pin, durable=durable))
 
     async def aadd_file(self, path: str | os.PathLike[str], *, pin: bool = True) -> str:
@@ -319,7 +314,7 @@ class ContentStore:
         if first is not None:
             block = await self._afetch_first(first, cid)
             if block is not None:
-                await self._aput_block(cid, block, durable)
+                await trio.to_thread.run_sync(partial(self.blockstore.put, cid, block, durable=durable))
                 self.blocks_fetched += 1
                 return block
             if self.fetcher is None:
@@ -337,15 +332,9 @@ class ContentStore:
             except Exception as exc:
                 raise FetcherError(str(cid), f"{type(exc).__name__}: {exc}") from exc
         block = self._check_fetched(cid, fetched)
-        await self._aput_block(cid, block, durable)
+        await trio.to_thread.run_sync(partial(self.blockstore.put, cid, block, durable=durable))
         self.blocks_fetched += 1
         return block
-
-    async def _aput_block(self, cid: Cid, block: bytes, durable: bool) -> None:
-        if not durable and len(block) <= INLINE_IO_BYTES:
-            self.blockstore.put(cid, block, durable=False)  # a small write, no fsync: cheaper than a thread hop
-        else:
-            await trio.to_thread.run_sync(partial(self.blockstore.put, cid, block, durable=durable))
 
     async def _afetch_first(self, first: FirstSource, cid: Cid) -> bytes | None:
         """The block from `first`, verified; None if it has not got it, failed or lied (the fetcher is next)."""
