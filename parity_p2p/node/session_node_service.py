@@ -15,6 +15,7 @@ from eth_utils.address import to_checksum_address
 
 from parity_p2p.chain import ChainClient
 from parity_p2p.gossip.topics import KindSpec
+from parity_p2p.learning.trainer import warm_up_training
 from parity_p2p.node.chain_sessions import ChainSessions
 from parity_p2p.node.context import NodeContext
 from parity_p2p.node.errors import UpdateRefused
@@ -60,6 +61,8 @@ class SessionNodeService:
             min_reward_per_round=policy.min_reward_per_round,
         )
         async with trio.open_nursery() as nursery:
+            # Off any round's critical path: the first optimizer otherwise imports torch._dynamo inside round 1.
+            nursery.start_soon(trio.to_thread.run_sync, warm_up_training)
             self.service = await nursery.start(SessionService(ctx, join).serve)
             view = SessionApi(self.service, ChainSessions(node.chain, node.account.address), node.chain)
             task_status.started(ServiceHandles(sessions=view, updates=view, metrics=view.metrics))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -205,3 +207,16 @@ def test_data_that_does_not_fit_the_model_is_a_typed_error() -> None:
         train_local(model, state_of(model), empty, TrainConfig())
     with pytest.raises(TrainingError, match="global_state"):
         train_local(model, {"0.weight": torch.zeros(1)}, blobs(), TrainConfig())
+
+
+def test_warm_up_runs_the_lazy_imports_of_the_first_optimizer() -> None:
+    # A fresh interpreter: in this one an earlier test has long imported everything.
+    code = (
+        "import sys\n"
+        "from parity_p2p.learning.trainer import warm_up_training\n"
+        "before = 'torch._dynamo' in sys.modules\n"
+        "warm_up_training()\n"
+        "print(before, 'torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["False", "True"], out.stdout + out.stderr
