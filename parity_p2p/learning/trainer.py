@@ -252,6 +252,18 @@ def train_local(model: nn.Module, global_state: State, dataset: SupportsTabular,
     )
 
 
+SMALL_MODEL_PARAMETERS = 1_000_000
+
+
+def training_threads(configured: int, parameters: int) -> int | None:
+    """torch intra-op threads for a model of `parameters`: `configured` if set (> 0); else 1 for a model under
+    SMALL_MODEL_PARAMETERS (its thread pool spins and costs more than it saves: 8 runners on 2 cores spent ~25% more
+    CPU per round with torch's default, docs/performance.md), else None (keep torch's default, all cores)."""
+    if configured > 0:
+        return configured
+    return 1 if parameters < SMALL_MODEL_PARAMETERS else None
+
+
 def warm_up_training() -> None:
     """Run torch's lazy imports that the first optimizer triggers (torch._dynamo: ~0.9 s of CPU here), so that a
     node pays them while idle rather than inside its first round."""

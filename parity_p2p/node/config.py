@@ -106,6 +106,9 @@ class PolicyConfig:
     max_recompute_bytes: int = 256 * 1024 * 1024
     """Above this (included updates x model size) a follower does not recompute the leader's aggregate; it checks the
     proposal's structure and that the model does not blow up its own held-out loss (docs/protocol.md)."""
+    torch_threads: int = 0
+    """torch's intra-op threads (process-wide, set when a session starts); 0 = automatic: 1 for models under 1M
+    parameters, torch's default (all cores) above."""
 
     def __post_init__(self) -> None:
         _check_int("policy.max_concurrent_sessions", self.max_concurrent_sessions, 0, 1000)
@@ -115,6 +118,7 @@ class PolicyConfig:
         if self.min_reward_per_round < 0:
             raise ConfigError("policy.min_reward_per_round", "must not be negative")
         _check_int("policy.max_recompute_bytes", self.max_recompute_bytes, 0, 1 << 50)
+        _check_int("policy.torch_threads", self.torch_threads, 0, 1024)
 
 
 @dataclass(frozen=True)
@@ -336,6 +340,8 @@ def render_toml(config: NodeConfig) -> str:
         f"auto_claim = {_bool(p.auto_claim)}",
         "# Above this many bytes of updates, check a proposal without recomputing the aggregate.",
         f"max_recompute_bytes = {p.max_recompute_bytes}",
+        "# torch threads for training and checks; 0 = automatic (1 for models under 1M parameters, else all cores).",
+        f"torch_threads = {p.torch_threads}",
         "",
         "[datasets]",
         "# Local data for private-data sessions (never leaves this machine): schema name = \"/path/to/data.csv\"",

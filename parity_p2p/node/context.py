@@ -63,6 +63,7 @@ class NodeContext:
     membership: ChainMembership | None = None  # told of each new round, so gossip validation keeps up
     local_datasets: Mapping[str, Path] = field(default_factory=dict)  # private-data schema name -> local CSV
     max_recompute_bytes: int = 256 * 1024 * 1024  # above it, followers run the light check (proposal.py)
+    torch_threads: int = 0  # PolicyConfig.torch_threads: 0 = automatic by model size
     clock: ChainClock = field(default_factory=ChainClock)
 
     @property

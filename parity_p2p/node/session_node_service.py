@@ -53,6 +53,7 @@ class SessionNodeService:
             membership=node.membership,
             local_datasets=node.config.datasets,
             max_recompute_bytes=policy.max_recompute_bytes,
+            torch_threads=policy.torch_threads,
         )
         join = JoinPolicy(
             auto_join=policy.auto_join,

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 import trio
 from eth_utils.address import to_checksum_address
 
@@ -53,6 +54,7 @@ from parity_p2p.gossip.topics import session_topic
 from parity_p2p.gossip.update_protocol import UpdateOffer, Verdict, push_update
 from parity_p2p.learning.errors import LearningError
 from parity_p2p.learning.strategies import State
+from parity_p2p.learning.trainer import training_threads
 from parity_p2p.node.context import NodeContext
 from parity_p2p.node.errors import UpdateRefused
 from parity_p2p.node.messages import (
@@ -184,6 +186,10 @@ class SessionRunner:
             raise ContentUnavailable(f"session {self.session_id}: {exc}") from None
         except (SpecError, LearningError, PrivateDataMismatch) as exc:
             raise SessionSetupError(f"session {self.session_id}: {exc}") from None
+        parameters = sum(t.numel() for t in self.work.initial_state().values())
+        threads = training_threads(self.ctx.torch_threads, parameters)
+        if threads is not None:
+            torch.set_num_threads(threads)  # process-wide: the last session started decides
         if spec.secure_aggregation is not None and spec.secure_aggregation.enabled:
             try:
                 self.secure = SecureRounds(self, spec.secure_aggregation)

@@ -19,6 +19,7 @@ from parity_p2p.learning.trainer import (
     TrainingError,
     evaluate,
     train_local,
+    training_threads,
 )
 
 
@@ -220,3 +221,13 @@ def test_warm_up_runs_the_lazy_imports_of_the_first_optimizer() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split() == ["False", "True"], out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    ("configured", "parameters", "expected"),
+    [(0, 10_000, 1), (0, 999_999, 1), (0, 1_000_000, None), (4, 10_000, 4), (2, 5_000_000, 2)],
+)
+def test_training_threads_follow_the_setting_else_the_model_size(
+    configured: int, parameters: int, expected: int | None
+) -> None:
+    assert training_threads(configured, parameters) == expected

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from fixtures.devchain import DevChain
 from fixtures.node_network import create_iris_session, running_nodes, start_when_joined, wait_completed, wait_for
 
@@ -34,6 +35,8 @@ async def test_every_round_records_its_phases_in_order_and_the_api_shows_them(
     dev_chain: DevChain, tmp_path: Path
 ) -> None:
     runners = list(dev_chain.accounts[1:4])
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(2)
     async with (
         running_nodes(dev_chain, tmp_path, runners) as nodes,
         await dev_chain.client(dev_chain.accounts[6]) as owner,
@@ -41,6 +44,9 @@ async def test_every_round_records_its_phases_in_order_and_the_api_shows_them(
         session_id = await create_iris_session(owner, nodes[0], total_rounds=2, max_participants=3, round_timeout=30)
         await start_when_joined(owner, session_id, 3)
         await wait_completed(owner, session_id, 120, nodes)
+        # An Iris-size model trains on one torch thread (policy.torch_threads = 0, automatic): a pool costs more.
+        threads_during, _ = torch.get_num_threads(), torch.set_num_threads(threads_before)
+        assert threads_during == 1
         leaders, prefetched = set(), 0
         for node in nodes:
             await wait_for(lambda n=node: session_id in n.service.finished, 30, "the runner to wind up")
