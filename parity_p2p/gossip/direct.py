@@ -25,9 +25,9 @@ async def send_direct(
     gossip: Gossip, peer_id: str, topic: str, kind: str, payload: Mapping[str, Any], *, round: int = 0
 ) -> None:
     """Sign `payload` as for `publish` and deliver it to `peer_id` only. PublishError if it did not take it."""
-    envelope = gossip.sign(topic, kind, payload, round=round)
-    data = envelope.encode()
-    await gossip.check_own(topic, data)
+    # Not run through our own validator first (publish does): the receiver's verdict comes back with its reason,
+    # and recovering our own fresh signature would only cost another ~0.5 ms.
+    data = gossip.sign(topic, kind, payload, round=round).encode()
     try:
         stream = await gossip.host.open_stream(peer_id, DIRECT_PROTOCOL)
         try:
