@@ -287,9 +287,17 @@ class SessionRunner:
         the chain does not show it yet (an RPC provider a block behind). A lost hint costs one slow poll."""
         started = time.monotonic()
         backoff = PollBackoff(self.ctx.fast_poll_s, max(self.ctx.fast_poll_s, self.ctx.finalize_poll_s))
-        interval = 0.0
+        interval = 0.0  # between polls after the hint; 0 until the first poll after it
         seen = -1
         while True:
+            # No poll as the round opens: the chain was just read to open it.
+            if not rs.closed_hint.is_set():
+                with trio.move_on_after(backoff.ceiling):
+                    await rs.closed_hint.wait()
+            elif interval:
+                await trio.sleep(interval)
+            if rs.closed_hint.is_set():
+                interval = backoff.after(interval) if interval else backoff.floor
             number, stamp = await self.ctx.chain.latest_block()
             if number != seen:
                 seen = number
@@ -297,12 +305,6 @@ class SessionRunner:
                 view = await self.ctx.chain.sessions.get_session(self.session_id)
                 if view.status is not SessionStatus.ACTIVE or view.current_round > rs.round:
                     break
-            if rs.closed_hint.is_set():
-                interval = backoff.after(interval) if interval else backoff.floor
-                await trio.sleep(interval)
-            else:
-                with trio.move_on_after(backoff.ceiling):
-                    await rs.closed_hint.wait()
         record = await self.ctx.chain.sessions.get_round(self.session_id, rs.round)
         if not record.model_cid:
             return view  # the session ended (abandoned) without this round
