@@ -30,7 +30,19 @@ async def _go_to(app: ParityTui, pilot: Pilot[int], screen: str) -> None:
                          "the session screen's data")  # fmt: skip
     else:
         await pilot.press(keys[screen])
-    await pilot.pause(0.2)  # let the chart and tables lay out
+
+
+async def _settled_screenshot(app: ParityTui, pilot: Pilot[int]) -> str:
+    """The screen once two pictures 0.2 s apart agree: tables re-measure their columns when data arrives, later
+    on a loaded machine than a fixed pause allowed (CI once caught a table mid-layout)."""
+    svg = app.export_screenshot()
+    for _ in range(50):
+        await pilot.pause(0.2)
+        again = app.export_screenshot()
+        if again == svg:
+            break
+        svg = again
+    return svg
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -42,7 +54,7 @@ def test_screen_snapshot(screen: str, size: str, tmp_path: Path) -> None:
             async with app.run_test(size=SIZES[size]) as pilot:
                 await wait_until(pilot, lambda: app.snapshot is not None and len(app.events) > 0, "recorded data")
                 await _go_to(app, pilot, screen)
-                svg = app.export_screenshot()
+                svg = await _settled_screenshot(app, pilot)
         assert_matches_snapshot(f"{screen}_{size}", svg)
 
     run_async(scenario())
