@@ -7,12 +7,14 @@ JSON-RPC itself and uses eth_abi / eth_account (web3's own building blocks) for 
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import httpx
 import trio
 
 from parity_p2p.chain.errors import RpcError, RpcUnavailableError
+from parity_p2p.chain.http_body import json_post
 
 DEFAULT_TIMEOUT = 10.0
 READ_ATTEMPTS = 3
@@ -67,7 +69,8 @@ class JsonRpc:
             # ResourceWarning when collected). The request is bounded by the client timeout, so finishing it delays
             # a cancellation by one RPC at most; the cancellation is delivered right after.
             with trio.CancelScope(shield=True):
-                response = await self._http.post(self.url, json=payload)
+                data = json.dumps(payload, separators=(",", ":")).encode()
+                response = await self._http.send(json_post(self._http, self.url, data))
         except httpx.TimeoutException:
             raise RpcUnavailableError(self.url, f"{method} timed out") from None
         except httpx.TransportError as exc:
