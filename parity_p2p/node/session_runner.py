@@ -186,7 +186,9 @@ class SessionRunner:
             raise ContentUnavailable(f"session {self.session_id}: {exc}") from None
         except (SpecError, LearningError, PrivateDataMismatch) as exc:
             raise SessionSetupError(f"session {self.session_id}: {exc}") from None
-        parameters = sum(t.numel() for t in self.work.initial_state().values())
+        work = self.work
+        # In a thread: counting builds the model, seconds for a large one.
+        parameters = await trio.to_thread.run_sync(lambda: sum(t.numel() for t in work.initial_state().values()))
         threads = training_threads(self.ctx.torch_threads, parameters)
         if threads is not None:
             torch.set_num_threads(threads)  # process-wide: the last session started decides
