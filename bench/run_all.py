@@ -3,10 +3,11 @@
     .venv/bin/python bench/run_all.py            # ~15-20 minutes on two cores (the scale sweep is most of it)
     .venv/bin/python bench/run_all.py --quick    # smaller sizes, fewer rounds, fewer nodes (~3 minutes)
 
-Transfer (bench/transfer.py), round overhead split by phase (bench/rounds.py), the scale curve (bench/scale.py),
-FedAvg aggregation throughput (bench/learning.py's `throughput`; its accuracy tables stay in `bench/learning.py`,
-minutes of training) and, when bench/flower_compare.py is there, the Flower comparison. Each writes its
-bench/results/*; no assertions, figures only.
+Transfer (bench/transfer.py), small-push latency (bench/stream_open.py), round overhead split by phase
+(bench/rounds.py), the scale curve (bench/scale.py), FedAvg aggregation throughput (bench/learning.py's
+`throughput`; its accuracy tables stay in `bench/learning.py`, minutes of training) and, when
+bench/flower_compare.py is there, the Flower comparison. Each writes its bench/results/*; no assertions, figures
+only.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import learning
 import rounds
 import scale
+import stream_open
 import torch
 import transfer
 
@@ -62,6 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     transfers = transfer.run(args.quick)
+    opened = stream_open.run(100 if args.quick else 300)
     round_results = rounds.run((4,) if args.quick else (4, 8, 16), 3 if args.quick else 6)
     scaled = scale.run((2, 4) if args.quick else (2, 4, 8, 16, 24, 32), 3 if args.quick else 4)
     flower = flower_markdown(args.quick)
@@ -79,6 +82,7 @@ def main() -> None:
             "measured in the same run.",
             "",
             transfer.markdown(transfers),
+            stream_open.markdown(opened),
             rounds.markdown(round_results),
             scale.markdown(scaled),
             aggregation_markdown(aggregation),

@@ -37,6 +37,7 @@ from .errors import DialError, HostConfigError, ServiceStopped, StreamOpenError
 from .guarded_pubsub import GuardedPubsub
 from .keyfile import load_or_create_key_file
 from .metrics import GossipMetrics
+from .optimistic_select import start_optimistic
 from .streams import FramedStream, StreamLimits
 from .transport_stack import TransportSettings, install_muxer, security_transport
 
@@ -226,14 +227,22 @@ class P2PHost:
         return None
 
     async def open_stream(self, peer_id: str, protocol: str) -> FramedStream:
+        """A stream to `peer_id` for one of our protocols, proposed optimistically (optimistic_select.py): the
+        caller writes at once, and its first read raises StreamOpenError if the peer refused the protocol."""
         try:
             with trio.fail_after(self.config.dial_timeout_s):
-                stream = await self._host.new_stream(ID.from_base58(peer_id), [TProtocol(protocol)])
+                stream = await self._host.get_network().new_stream(ID.from_base58(peer_id))
         except trio.TooSlowError:
             raise StreamOpenError(peer_id, protocol, f"timed out after {self.config.dial_timeout_s:g} s") from None
-        except (BaseLibp2pError, OSError, ValueError) as exc:  # StreamFailure, multiselect; ValueError: bad peer id
+        except (BaseLibp2pError, OSError, ValueError) as exc:  # dial failures; ValueError: bad peer id
             raise StreamOpenError(peer_id, protocol, str(exc) or type(exc).__name__) from None
-        return FramedStream(stream, self.config.stream_limits)
+        framed = FramedStream(stream, self.config.stream_limits, unconfirmed=protocol)
+        try:
+            await start_optimistic(stream, protocol)
+        except (BaseLibp2pError, OSError) as exc:
+            await framed.reset()
+            raise StreamOpenError(peer_id, protocol, str(exc) or type(exc).__name__) from None
+        return framed
 
 
 async def serve(

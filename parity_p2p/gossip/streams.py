@@ -19,7 +19,8 @@ from libp2p.io.exceptions import IOException
 from libp2p.network.stream.exceptions import StreamEOF, StreamReset
 from libp2p.stream_muxer.exceptions import MuxedStreamEOF, MuxedStreamError
 
-from .errors import BadFrame, FrameTooLarge, StreamClosedEarly, StreamTimeout
+from .errors import BadFrame, FrameTooLarge, StreamClosedEarly, StreamOpenError, StreamTimeout
+from .optimistic_select import HEADER_LINE, REFUSAL_LINE, protocol_line
 from .yamux_stream import TunedYamuxStream
 
 _LENGTH = struct.Struct(">I")
@@ -47,11 +48,14 @@ class StreamLimits:
 class FramedStream:
     """A libp2p stream seen as frames of bytes or JSON. Owns the stream: `aclose()` always releases it."""
 
-    def __init__(self, stream: INetStream, limits: StreamLimits | None = None) -> None:
+    def __init__(self, stream: INetStream, limits: StreamLimits | None = None, *, unconfirmed: str = "") -> None:
+        """`unconfirmed`: the protocol was proposed optimistically (optimistic_select.py); the first read checks
+        the peer's answer before anything else."""
         self._stream = stream
         self.limits = limits if limits is not None else StreamLimits()
         self.peer_id: str = stream.muxed_conn.peer_id.to_base58()
         self._muxed = getattr(stream, "muxed_stream", None)
+        self._unconfirmed = unconfirmed
 
     async def write_frame(self, data: bytes) -> None:
         if len(data) > MAX_FRAME_BYTES:
@@ -65,12 +69,31 @@ class FramedStream:
     async def read_frame(self, max_size: int, *, read_timeout_s: float | None = None) -> bytes:
         """Read one frame; FrameTooLarge if the announced size exceeds max_size (nothing of the body is read).
         `read_timeout_s` overrides the wait for the first byte (e.g. while the peer computes a verdict)."""
+        if self._unconfirmed:
+            await self._confirm_protocol()
         first_wait = self.limits.read_timeout_s if read_timeout_s is None else read_timeout_s
         prefix = await self._read_exact(_LENGTH.size, self.limits.frame_deadline_s(0) + first_wait, first_wait)
         (size,) = _LENGTH.unpack(prefix)
         if size > max_size:
             raise FrameTooLarge(size, max_size)
         return await self._read_exact(size, self.limits.frame_deadline_s(size), self.limits.read_timeout_s)
+
+    async def _confirm_protocol(self) -> None:
+        protocol, self._unconfirmed = self._unconfirmed, ""
+        wait = self.limits.read_timeout_s
+        deadline = self.limits.frame_deadline_s(0) + wait
+        header = await self._read_exact(len(HEADER_LINE), deadline, wait)
+        if header != HEADER_LINE:
+            raise StreamOpenError(self.peer_id, protocol, f"not a multistream-select answer: {header[:40]!r}")
+        expected = protocol_line(protocol)
+        (size,) = await self._read_exact(1, deadline, wait)
+        if size > len(expected) - 1:  # also catches a longer varint (continuation bit set)
+            raise StreamOpenError(self.peer_id, protocol, f"unexpected multistream-select answer ({size} bytes)")
+        answer = bytes([size]) + await self._read_exact(size, deadline, wait)
+        if answer == REFUSAL_LINE:
+            raise StreamOpenError(self.peer_id, protocol, "the peer does not speak this protocol (it answered na)")
+        if answer != expected:
+            raise StreamOpenError(self.peer_id, protocol, f"the peer answered {answer[1:-1]!r}")
 
     async def write_json(self, value: dict[str, Any]) -> None:
         await self.write_frame(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())

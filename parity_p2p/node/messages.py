@@ -7,15 +7,20 @@ can be checked on-chain as equivocation evidence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import base64
+import binascii
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eth_utils.address import is_address, to_checksum_address
 
 from parity_p2p.consensus.contribution import IncludedUpdate
+from parity_p2p.gossip.envelope import Envelope
+from parity_p2p.gossip.errors import GossipError
 from parity_p2p.gossip.topics import FieldType, KindRegistry, KindSpec, Scope
 from parity_p2p.storage.errors import InvalidCid
+from parity_p2p.storage.importer import compute_cid
 from parity_p2p.storage.multiformats import Cid
 
 MAX_INCLUDED = 128  # the contract's MAX_PARTICIPANTS
@@ -71,7 +76,20 @@ SECAGG_REVEAL_KIND = KindSpec(
     {"survivors": FieldType.STR_LIST, "dropped": FieldType.STR_LIST, "shares": FieldType.LIST},
 )
 SECAGG_KINDS = (SECAGG_KEYS_KIND, SECAGG_SHARES_KIND, SECAGG_SURVIVORS_KIND, SECAGG_REVEAL_KIND)
-SESSION_KINDS = (UPDATE_KIND, PROPOSAL_KIND, ATTESTATION_KIND, ROUND_CLOSED_KIND, *SECAGG_KINDS)
+
+# Small content rides inside the message that announces it (version 2 of update and proposal): an Iris-size update
+# or model (~11 kB) then reaches every runner with the gossip that announces it, where each follower used to open a
+# stream per update and one for the model (49 + 7 fetches a round at 8 runners). Base64 makes 16 KiB 21.8 kB, so
+# with the rest of the payload an envelope stays under MAX_ENVELOPE_BYTES (32 KiB); a sender whose envelope would
+# not fit sends version 1 and the content is fetched by CID as before.
+INLINE_BODY_MAX_BYTES = 16 * 1024
+UPDATE_WITH_BODY_KIND = KindSpec("update", 2, Scope.SESSION, {**UPDATE_KIND.fields, "body": FieldType.STR})
+PROPOSAL_WITH_MODEL_KIND = KindSpec("proposal", 2, Scope.SESSION, {**PROPOSAL_KIND.fields, "model": FieldType.STR})
+
+SESSION_KINDS = (
+    UPDATE_KIND, UPDATE_WITH_BODY_KIND, PROPOSAL_KIND, PROPOSAL_WITH_MODEL_KIND, ATTESTATION_KIND, ROUND_CLOSED_KIND,
+    *SECAGG_KINDS,
+)  # fmt: skip
 
 
 class MessageError(ValueError):
@@ -102,6 +120,28 @@ def _cid(text: str, name: str) -> str:
     return text
 
 
+def _carried(p: Mapping[str, Any], name: str, cid: str) -> bytes | None:
+    """The content a version-2 message carries in field `name`, checked against the CID it must hash to."""
+    text = p.get(name)
+    if text is None:
+        return None
+    if len(text) > (INLINE_BODY_MAX_BYTES + 2) // 3 * 4:
+        raise MessageError(f"{name} is larger than {INLINE_BODY_MAX_BYTES} bytes")
+    try:
+        body = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise MessageError(f"{name} is not base64") from None
+    if len(body) > INLINE_BODY_MAX_BYTES:
+        raise MessageError(f"{name} is larger than {INLINE_BODY_MAX_BYTES} bytes")
+    if compute_cid(body) != cid:
+        raise MessageError(f"{name} does not hash to {cid}")
+    return body
+
+
+def _b64(body: bytes) -> str:
+    return base64.b64encode(body).decode("ascii")
+
+
 def _address(text: object, name: str) -> str:
     if not isinstance(text, str) or not is_address(text):
         raise MessageError(f"{name} is not an address")
@@ -114,20 +154,32 @@ class UpdateAnnouncement:
     data_size: int
     loss: float
     train_seconds: float
+    body: bytes | None = None  # the update itself, when small enough to ride along (version 2)
+
+    @property
+    def version(self) -> int:
+        return 1 if self.body is None else 2
 
     def payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "update_cid": self.update_cid,
             "data_size": self.data_size,
             "loss": self.loss,
             "train_seconds": self.train_seconds,
         }
+        if self.body is not None:
+            payload["body"] = _b64(self.body)
+        return payload
+
+    def bare(self) -> UpdateAnnouncement:
+        return replace(self, body=None)
 
     @classmethod
     def parse(cls, p: Mapping[str, Any]) -> UpdateAnnouncement:
         if p["data_size"] <= 0 or p["train_seconds"] < 0:
             raise MessageError("data_size must be > 0 and train_seconds >= 0")
-        return cls(_cid(p["update_cid"], "update_cid"), p["data_size"], float(p["loss"]), float(p["train_seconds"]))
+        cid = _cid(p["update_cid"], "update_cid")
+        return cls(cid, p["data_size"], float(p["loss"]), float(p["train_seconds"]), _carried(p, "body", cid))
 
 
 @dataclass(frozen=True)
@@ -138,9 +190,14 @@ class ProposalMessage:
     loss: float
     accuracy: float
     signature: bytes
+    model: bytes | None = None  # the model itself, when small enough to ride along (version 2)
+
+    @property
+    def version(self) -> int:
+        return 1 if self.model is None else 2
 
     def payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "model_cid": self.model_cid,
             "updates_root": "0x" + self.updates_root.hex(),
             "included": [[u.runner, u.update_cid, u.data_size, u.used_by_strategy] for u in self.included],
@@ -148,6 +205,12 @@ class ProposalMessage:
             "accuracy": self.accuracy,
             "signature": "0x" + self.signature.hex(),
         }
+        if self.model is not None:
+            payload["model"] = _b64(self.model)
+        return payload
+
+    def bare(self) -> ProposalMessage:
+        return replace(self, model=None)
 
     @classmethod
     def parse(cls, p: Mapping[str, Any]) -> ProposalMessage:
@@ -162,13 +225,15 @@ class ProposalMessage:
             if size < 0:
                 raise MessageError("data_size must be >= 0")
             included.append(IncludedUpdate(_address(runner, "runner"), _cid(cid, "update_cid"), size, used))
+        model_cid = _cid(p["model_cid"], "model_cid")
         return cls(
-            _cid(p["model_cid"], "model_cid"),
+            model_cid,
             _hex(p["updates_root"], 32, "updates_root"),
             tuple(included),
             float(p["loss"]),
             float(p["accuracy"]),
             _hex(p["signature"], 65, "signature"),
+            _carried(p, "model", model_cid),
         )
 
 
@@ -211,3 +276,16 @@ class RoundClosedMessage:
         if p["block"] < 0:
             raise MessageError("block must be >= 0")
         return cls(_cid(p["model_cid"], "model_cid"), _hex(p["tx_hash"], 32, "tx_hash"), p["block"])
+
+
+def carrying_envelope(
+    message: UpdateAnnouncement | ProposalMessage, sign: Callable[[Mapping[str, Any], int], Envelope]
+) -> Envelope:
+    """`message` signed (sign(payload, version)) with its content riding along when the envelope has room for it,
+    else without: the content is then fetched by CID (e.g. a model beside 128 included updates)."""
+    if message.version == 2:
+        try:
+            return sign(message.payload(), 2)  # signing encodes it: too large is a GossipError
+        except GossipError:
+            pass  # if the trouble is not the size, signing the bare message says so
+    return sign(message.bare().payload(), 1)

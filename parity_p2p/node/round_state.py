@@ -61,6 +61,8 @@ class RoundStats:
     refusal: str = ""
     prefetched: int = 0  # others' updates a recomputation found here (fetched on announcement, before the proposal)
     pulled: int = 0  # others' updates this node fetched by CID (a leader normally has them pushed instead)
+    carried: int = 0  # others' updates taken from their announcement (small ones ride along: no fetch)
+    model_carried: bool = False  # the proposal we checked brought its model along (no fetch)
     phases: RoundPhases = field(default_factory=RoundPhases)
 
 

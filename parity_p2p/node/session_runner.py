@@ -48,6 +48,7 @@ from parity_p2p.consensus.proposal import (
 from parity_p2p.consensus.timing import Collect, PollBackoff, collect_decision, round_window
 from parity_p2p.gossip.block_protocol import fetch_blocks
 from parity_p2p.gossip.direct import send_direct
+from parity_p2p.gossip.envelope import Envelope
 from parity_p2p.gossip.errors import GossipError, UpdateRejected
 from parity_p2p.gossip.pubsub import GossipMessage
 from parity_p2p.gossip.topics import session_topic
@@ -59,6 +60,7 @@ from parity_p2p.node.context import NodeContext
 from parity_p2p.node.errors import UpdateRefused
 from parity_p2p.node.messages import (
     ATTESTATION_KIND,
+    INLINE_BODY_MAX_BYTES,
     PROPOSAL_KIND,
     ROUND_CLOSED_KIND,
     UPDATE_KIND,
@@ -67,6 +69,7 @@ from parity_p2p.node.messages import (
     ProposalMessage,
     RoundClosedMessage,
     UpdateAnnouncement,
+    carrying_envelope,
 )
 from parity_p2p.node.round_state import RoundState, RoundStats
 from parity_p2p.node.secagg_round import SECAGG_KIND_NAMES, SecureRounds
@@ -337,14 +340,15 @@ class SessionRunner:
             return  # a manual submission (submit_own_update) came first
         cid = await self.ctx.store.aadd(made.data)
         rs.my_update_cid = cid
-        announcement = UpdateAnnouncement(cid, made.metrics.data_size, made.metrics.loss, made.metrics.seconds)
+        body = made.data if len(made.data) <= INLINE_BODY_MAX_BYTES else None
+        announcement = UpdateAnnouncement(cid, made.metrics.data_size, made.metrics.loss, made.metrics.seconds, body)
         leader = self._leader_now(rs)
         # The push to the leader is on the round's critical path: it starts at once, beside the announcement and
         # the decoding of our own copy (which we need only if we lead or verify).
         async with trio.open_nursery() as nursery:
             if leader != self.me:
                 nursery.start_soon(self._push, rs, leader, cid, made.data)
-            nursery.start_soon(self._publish, UPDATE_KIND.kind, announcement.payload(), rs.round)
+            nursery.start_soon(self._publish_carrying, UPDATE_KIND.kind, announcement, rs.round)
             update, _ = await trio.to_thread.run_sync(self._read_update, rs, made.data, self.me)
             rs.updates[self.me] = (update, cid)
             rs.poke()
@@ -583,6 +587,15 @@ class SessionRunner:
         return len(self.participants) * model_bytes <= self.ctx.max_recompute_bytes
 
     async def _pull_update(self, rs: RoundState, runner: str, cid: str) -> None:
+        announcement = rs.announcements.get(runner)
+        if announcement is not None and announcement.body is not None and announcement.update_cid == cid:
+            try:  # it came with its announcement: no transfer
+                if runner not in rs.updates:
+                    await self._accept_update(rs, runner, cid, announcement.body)
+            finally:
+                rs.fetching.discard(runner)
+            rs.stats.carried += 1
+            return
         peer = rs.peers.get(runner)
         if peer:
             self.ctx.fetcher.prefer(peer)
@@ -647,11 +660,14 @@ class SessionRunner:
         root = updates_root(contributions)
         statement = RoundStatement(self.session_id, rs.round, model_cid, root)
         proposal_sig = sign_proposal(self.ctx.account, self.domain, statement)
-        message = ProposalMessage(model_cid, root, included, metrics.loss, metrics.accuracy or 0.0, proposal_sig)
+        carried = model_bytes if len(model_bytes) <= INLINE_BODY_MAX_BYTES else None
+        message = ProposalMessage(
+            model_cid, root, included, metrics.loss, metrics.accuracy or 0.0, proposal_sig, carried
+        )
         self.book.record(SignedProposal(self.session_id, rs.round, self.ctx.address, model_cid, root, proposal_sig))
         votes = rs.attestations.setdefault((model_cid, root), {})
         votes[self.me] = sign_attestation(self.ctx.account, self.domain, statement)
-        await self._publish(PROPOSAL_KIND.kind, message.payload(), rs.round)
+        await self._publish_carrying(PROPOSAL_KIND.kind, message, rs.round)
         phases.proposed = phases.now()
         self.ctx.emit(
             "round.proposed",
@@ -697,6 +713,9 @@ class SessionRunner:
 
     async def _verify_and_attest(self, rs: RoundState, leader: str, p: ProposalMessage) -> None:
         await rs.ready.wait()
+        if p.model is not None:  # it came with the proposal (hash checked on parsing): the checks find it stored
+            await self.ctx.store.aadd(p.model)
+            rs.stats.model_carried = True
         work, state = self._work(), rs.global_state
         assert state is not None
         self.ctx.fetcher.prefer(self.peer_of.get(leader, ""))
@@ -899,8 +918,24 @@ class SessionRunner:
                 logger.info("session %d: direct %s to %s failed (%s); gossiping it", self.session_id, kind, leader, exc)
         await self._publish(kind, payload, round_number)
 
+    async def _publish_carrying(
+        self, kind: str, message: UpdateAnnouncement | ProposalMessage, round_number: int
+    ) -> None:
+        gossip = self.ctx.network.gossip
+
+        def sign(payload: Mapping[str, Any], version: int) -> Envelope:
+            return gossip.sign(self.topic, kind, payload, round=round_number, version=version)
+
+        try:
+            await gossip.publish_envelope(carrying_envelope(message, sign))
+        except GossipError as exc:
+            self._publish_failed(kind, exc)
+
     async def _publish(self, kind: str, payload: dict[str, Any], round_number: int) -> None:
         try:
             await self.ctx.network.gossip.publish(self.topic, kind, payload, round=round_number)
         except GossipError as exc:
-            self.ctx.emit("gossip.publish_failed", {"session": self.session_id, "kind": kind, "reason": str(exc)})
+            self._publish_failed(kind, exc)
+
+    def _publish_failed(self, kind: str, exc: GossipError) -> None:
+        self.ctx.emit("gossip.publish_failed", {"session": self.session_id, "kind": kind, "reason": str(exc)})

@@ -336,6 +336,8 @@ async def check_norm_screen_and_slash(
     stake_after = await owner.registry.stake_of(rogue.address)
     slashed_amount = stake_before - stake_after
     assert slashed_amount == stake_before * SLASH_BPS // 10_000
+    # The chain shows the slash a moment before the reporter's receipt poll returns: wait for its event.
+    await wait_for(lambda: any("equivocation.reported" in n.kinds() for n in nodes), 30, "the reporter's event")
     reporters = [n for n in nodes if "equivocation.reported" in n.kinds()]
     assert len(reporters) == 1, [n.kinds().count("equivocation.seen") for n in nodes]
     # The reporter is credited its share of the slashed stake in the slashing transaction itself (rewards come

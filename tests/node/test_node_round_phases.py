@@ -54,7 +54,7 @@ async def test_every_round_records_its_phases_in_order_and_the_api_shows_them(
         # An Iris-size model trains on one torch thread (policy.torch_threads = 0, automatic): a pool costs more.
         threads_during, _ = torch.get_num_threads(), torch.set_num_threads(threads_before)
         assert threads_during == 1
-        leaders, prefetched = set(), 0
+        leaders, prefetched, carried = set(), 0, 0
         for node in nodes:
             await wait_for(lambda n=node: session_id in n.service.finished, 30, "the runner to wind up")
             api = SessionApi(node.service, ChainSessions(node.chain, node.account.address), node.chain)
@@ -75,10 +75,13 @@ async def test_every_round_records_its_phases_in_order_and_the_api_shows_them(
                     _in_order(phases, VERIFY_ORDER)
                     assert local["check"] == "recomputed"
                     prefetched += local["prefetched"]
+                    # An Iris update (~11 kB) and model ride inside their gossip: a follower fetches neither.
+                    assert (local["pulled"], local["model_carried"]) == (0, True), local
+                    carried += local["carried"]
         assert leaders == {1, 2}
         # Followers found the others' updates already fetched (on announcement) when the proposal came: up to 2
         # per follower and round (the leader's and the other follower's); a prefetch may lose a race, not all.
-        assert prefetched > 0
+        assert prefetched > 0 and carried > 0
 
 
 def test_the_finalisation_poll_starts_fast_and_slows_to_its_ceiling() -> None:
