@@ -17,7 +17,9 @@ from eth_utils.crypto import keccak
 from parity_p2p.learning.json_guard import too_deep
 from parity_p2p.learning.model_config import ModelConfig, parse_model_config
 from parity_p2p.learning.partition import SplitSpec
-from parity_p2p.learning.strategies.registry import available_strategies
+from parity_p2p.learning.strategies.base import Strategy
+from parity_p2p.learning.strategies.dp_fedavg import DpFedAvg
+from parity_p2p.learning.strategies.registry import available_strategies, build_strategy
 from parity_p2p.secagg.errors import SecAggConfigError
 from parity_p2p.secagg.params import SecAggParams
 from parity_p2p.secagg.strategies import incompatibility
@@ -97,6 +99,13 @@ class SessionSpec:
     @property
     def model_config(self) -> ModelConfig:
         return parse_model_config(self.model)
+
+    def build_strategy(self, noise_seed: int = 0) -> Strategy:
+        """A fresh instance of the session's aggregation strategy: DP-FedAvg (its noise seeded by `noise_seed`)
+        when privacy is on, else `aggregation` with `aggregation_params`."""
+        if self.privacy.enabled:
+            return DpFedAvg(self.privacy.noise_multiplier, self.privacy.l2_norm_clip, seed=noise_seed)
+        return build_strategy(self.aggregation, **self.aggregation_params)
 
     def canonical_json(self) -> bytes:
         body = {"version": SPEC_VERSION, **asdict(self)}

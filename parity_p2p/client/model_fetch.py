@@ -13,10 +13,11 @@ from eth_utils.crypto import keccak
 from parity_p2p.chain import ChainClient, SessionStatus
 from parity_p2p.client.errors import IntegrityError, InvalidInput, WrongState
 from parity_p2p.client.session_view import METRIC_SCALE, session_view
-from parity_p2p.learning.codec import DecodeLimits, decode_model, tensor_specs
+from parity_p2p.learning.codec import DecodeLimits, decode_model
 from parity_p2p.learning.errors import LearningError, UpdateRejected
 from parity_p2p.learning.export import export_model_json, export_model_safetensors
 from parity_p2p.learning.models import build_model, model_state
+from parity_p2p.learning.server_state import model_file_bytes, model_file_specs, unpack
 from parity_p2p.node.api.client import NodeApiClient
 from parity_p2p.session_spec import SessionSpec, SpecError
 from parity_p2p.storage.importer import compute_cid
@@ -83,13 +84,17 @@ async def get_model(
     config = spec.model_config
     template = model_state(build_model(config, seed=0))
     data = await fetch_verified(node, record.model_cid, "model")
-    raw = sum(t.numel() * t.element_size() for t in template.values())
+    strategy = spec.build_strategy()  # its server state (FedAdam's moments) shares the file; only the model is kept
+    raw = model_file_bytes(template, strategy)
     try:
-        tensors, _ = decode_model(
-            data, expected=tensor_specs(template), limits=DecodeLimits(max_total_bytes=raw + HEADER_ALLOWANCE)
+        stored, _ = decode_model(
+            data,
+            expected=model_file_specs(template, strategy),
+            limits=DecodeLimits(max_total_bytes=raw + HEADER_ALLOWANCE),
         )
     except UpdateRejected as exc:
         raise IntegrityError(f"model {record.model_cid} refused: {exc}") from None
+    tensors, _ = unpack(stored)
     metrics = {"loss": record.loss / METRIC_SCALE, "accuracy": record.accuracy / METRIC_SCALE}
     exporter = export_model_json if fmt == "json" else export_model_safetensors
     _write_atomic(out, exporter(tensors, config, metrics))

@@ -29,11 +29,12 @@ from parity_p2p.consensus.election import leader_at
 from parity_p2p.devnet.anvil import AnvilStartError
 from parity_p2p.devnet.network import Devnet, DevnetError, DevnetNode, DevnetState
 from parity_p2p.devnet.report import RewardRow, RoundRow, format_reward_table, format_round_table, write_plot
-from parity_p2p.learning.codec import DecodeLimits, decode_model, tensor_specs
+from parity_p2p.learning.codec import DecodeLimits, decode_model
 from parity_p2p.learning.errors import LearningError
 from parity_p2p.learning.export import export_model_json, export_model_safetensors
 from parity_p2p.learning.models import build_model, model_state
 from parity_p2p.learning.partition import SplitSpec
+from parity_p2p.learning.server_state import model_file_specs, unpack
 from parity_p2p.learning.strategies.registry import available_strategies
 from parity_p2p.node.api.client import NodeApiClient, endpoint_for
 from parity_p2p.node.errors import NodeError
@@ -324,7 +325,8 @@ async def _write_outputs(
     config = spec.model_config
     template = model_state(build_model(config))
     data = await node.get_content(view.final_model_cid)
-    state, _ = decode_model(data, expected=tensor_specs(template), limits=DecodeLimits())
+    stored, _ = decode_model(data, expected=model_file_specs(template, spec.build_strategy()), limits=DecodeLimits())
+    state, _ = unpack(stored)  # the strategy's server state (FedAdam's moments) stays behind
     metrics = {"loss": rows[-1].eval_loss, "accuracy": rows[-1].eval_accuracy}
     (out / "trained_model.json").write_bytes(export_model_json(state, config, metrics))
     (out / "trained_model.safetensors").write_bytes(export_model_safetensors(state, config, metrics))

@@ -13,8 +13,7 @@ from dataclasses import replace
 
 from parity_p2p.learning.errors import LearningError
 from parity_p2p.learning.strategies.aggregate import State
-from parity_p2p.learning.strategies.base import AggregateResult, ClientUpdate, Strategy
-from parity_p2p.learning.trainer import TrainConfig
+from parity_p2p.learning.strategies.base import AggregateResult, ClientUpdate, Strategy, Wrapping
 
 
 class Attack(enum.Enum):
@@ -47,19 +46,16 @@ def attacked_delta(delta: State, attack: Attack) -> State:
             for name, tensor in delta.items()}  # fmt: skip
 
 
-class Attacked(Strategy):
+class Attacked(Wrapping):
     """`inner` aggregating a round in which `attacker`'s update has been rewritten by `attack`."""
 
     name = "attacked"
 
     def __init__(self, inner: Strategy, attacker: str, attack: Attack) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.attacker = attacker
         self.attack = attack
         self.rounds_attacked = 0
-
-    def configure_train(self, round_number: int, config: TrainConfig) -> TrainConfig:
-        return self.inner.configure_train(round_number, config)
 
     def aggregate(self, round_number: int, global_state: State, updates: Iterable[ClientUpdate]) -> AggregateResult:
         return self.inner.aggregate(round_number, global_state, self._rewrite(updates))

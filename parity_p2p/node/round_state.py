@@ -72,6 +72,7 @@ class RoundState:
     started_at: int  # chain timestamp of the round's start
     base_cid: str = ""
     global_state: State | None = None
+    server_state: State = field(default_factory=dict)  # the strategy's, from the base model file (FedAdam)
     my_update_cid: str | None = None
     announcements: dict[str, UpdateAnnouncement] = field(default_factory=dict)  # runner id -> announcement
     peers: dict[str, str] = field(default_factory=dict)  # runner id -> libp2p peer that published for it

@@ -24,6 +24,7 @@ from parity_p2p.consensus.timing import Collect, RoundWindow, collect_decision
 from parity_p2p.gossip.update_protocol import UpdateOffer, Verdict
 from parity_p2p.learning.errors import LearningError
 from parity_p2p.learning.seeding import derive_seed
+from parity_p2p.learning.server_state import pack
 from parity_p2p.node.messages import (
     SECAGG_KEYS_KIND,
     SECAGG_KINDS,
@@ -418,11 +419,15 @@ class SecureRounds:
             if isinstance(result, str):
                 return [f"cannot unmask: {result}"]
             updates = [u for u, _ in self._updates(rs, sr, result, chosen).values()]
-            recomputed = (await trio.to_thread.run_sync(aggregate, work, rs.round, state, updates)).state
-            proposed = await trio.to_thread.run_sync(read_global, work, await node.ctx.store.aget(p.model_cid), state)
+            recomputed = await trio.to_thread.run_sync(aggregate, work, rs.round, state, updates, rs.server_state)
+            data = await node.ctx.store.aget(p.model_cid)
+            proposed, proposed_server = await trio.to_thread.run_sync(read_global, work, data, state)
         except (StorageError, LearningError) as exc:
             return [f"cannot recompute: {exc}"]
-        return models_match({k: v.numpy() for k, v in proposed.items()}, {k: v.numpy() for k, v in recomputed.items()})
+        return models_match(
+            {k: v.numpy() for k, v in pack(proposed, proposed_server).items()},
+            {k: v.numpy() for k, v in pack(recomputed.state, recomputed.server_state).items()},
+        )
 
     # ---- helpers ------------------------------------------------------------------------------------------------
     async def _gather(

@@ -54,6 +54,7 @@ from parity_p2p.gossip.pubsub import GossipMessage
 from parity_p2p.gossip.topics import session_topic
 from parity_p2p.gossip.update_protocol import UpdateOffer, Verdict, push_update
 from parity_p2p.learning.errors import LearningError
+from parity_p2p.learning.server_state import pack
 from parity_p2p.learning.strategies import State
 from parity_p2p.learning.trainer import training_threads
 from parity_p2p.node.context import NodeContext
@@ -241,7 +242,7 @@ class SessionRunner:
         rs = self._round(number, view.round_started_at)
         phases = rs.stats.phases
         phases.opened_at = time.monotonic()  # the state may predate the round (early gossip): open it now
-        rs.base_cid, rs.global_state = await self._base_model(number)
+        rs.base_cid, rs.global_state, rs.server_state = await self._base_model(number)
         phases.base_ready = phases.now()
         rs.ready.set()
         self.ctx.emit("round.started", {"session": self.session_id, "round": number})
@@ -258,17 +259,19 @@ class SessionRunner:
         self._round_nursery = None
         return closed
 
-    async def _base_model(self, number: int) -> tuple[str, State]:
+    async def _base_model(self, number: int) -> tuple[str, State, State]:
+        """The round's base: (model CID, model, the strategy's server state kept in that model file)."""
         work = self._work()
         template = work.initial_state()
         if number == 1:
-            return GENESIS, template
+            return GENESIS, template, {}
         if self._closed is not None and self._closed[0] == number - 1:
             record = self._closed[1]
         else:
             record = await self.ctx.chain.sessions.get_round(self.session_id, number - 1)
         data = await self._fetch_base_model(record.model_cid)
-        return record.model_cid, await trio.to_thread.run_sync(read_global, work, data, template)
+        model, server_state = await trio.to_thread.run_sync(read_global, work, data, template)
+        return record.model_cid, model, server_state
 
     async def _fetch_base_model(self, cid: str) -> bytes:
         """A runner restarted after a crash may look for the last model before any peer is connected again: keep
@@ -636,7 +639,7 @@ class SessionRunner:
         received = dict(rs.updates)
         updates = [u for u, _ in received.values()]
         try:
-            result = await trio.to_thread.run_sync(aggregate, work, rs.round, state, updates)
+            result = await trio.to_thread.run_sync(aggregate, work, rs.round, state, updates, rs.server_state)
         except LearningError as exc:  # e.g. Krum after dropouts left too few updates: no proposal, failover decides
             self.ctx.emit("round.aggregate_failed", {"session": self.session_id, "round": rs.round, "reason": str(exc)})
             return
@@ -800,14 +803,16 @@ class SessionRunner:
             return failures[:1]
         ordered_input = [updates[i] for i in range(len(p.included))]
         try:
-            result = await trio.to_thread.run_sync(aggregate, work, rs.round, state, ordered_input)
-            proposed = await trio.to_thread.run_sync(read_global, work, model[0], state)
+            result = await trio.to_thread.run_sync(aggregate, work, rs.round, state, ordered_input, rs.server_state)
+            proposed, proposed_server = await trio.to_thread.run_sync(read_global, work, model[0], state)
         except (LearningError, UpdateMismatch) as exc:
             return [f"cannot recompute: {exc}"]
         ordered = sorted(ordered_input, key=lambda u: int(u.runner, 16))  # the order `aggregate` indexes `included` by
         used = [ordered[i].runner for i in result.included]
+        # The server state is part of the model file (learning/server_state.py): a forged one is a wrong model.
         problems = models_match(
-            {k: v.numpy() for k, v in proposed.items()}, {k: v.numpy() for k, v in result.state.items()}
+            {k: v.numpy() for k, v in pack(proposed, proposed_server).items()},
+            {k: v.numpy() for k, v in pack(result.state, result.server_state).items()},
         )
         return problems + usage_problems(p.included, used)
 
@@ -817,7 +822,9 @@ class SessionRunner:
         work, state = self._work(), rs.global_state
         assert state is not None
         try:
-            proposed = await trio.to_thread.run_sync(read_global, work, await self.ctx.store.aget(p.model_cid), state)
+            proposed, _ = await trio.to_thread.run_sync(
+                read_global, work, await self.ctx.store.aget(p.model_cid), state
+            )
             base = await trio.to_thread.run_sync(evaluate_state, work, state)
             after = await trio.to_thread.run_sync(evaluate_state, work, proposed)
         except (StorageError, LearningError) as exc:

@@ -30,8 +30,8 @@ from parity_p2p.learning.model_config import ModelConfig
 from parity_p2p.learning.models import build_model, model_state
 from parity_p2p.learning.partition import partition
 from parity_p2p.learning.seeding import derive_seed
-from parity_p2p.learning.strategies import AggregateResult, ClientUpdate, State, Strategy, build_strategy
-from parity_p2p.learning.strategies.dp_fedavg import DpFedAvg
+from parity_p2p.learning.server_state import model_file_bytes, model_file_specs, pack, unpack
+from parity_p2p.learning.strategies import AggregateResult, ClientUpdate, State, Strategy
 from parity_p2p.learning.strategies.norm_screen import DEFAULT_NORM_FACTOR, NormScreen
 from parity_p2p.learning.trainer import Metrics, TrainConfig, TrainMetrics, evaluate, train_local
 from parity_p2p.session_spec import SessionSpec
@@ -112,10 +112,8 @@ class SessionWork:
         return model_state(build_model(self.config, seed=_int_seed(self.seed, "init")))
 
     def strategy(self) -> Strategy:
-        if self.spec.privacy.enabled:
-            p = self.spec.privacy
-            return DpFedAvg(p.noise_multiplier, p.l2_norm_clip, seed=_int_seed(self.seed, "dp-noise"))
-        return build_strategy(self.spec.aggregation, **self.spec.aggregation_params)
+        """A fresh instance: a strategy with server state continues from the round's model file (aggregate)."""
+        return self.spec.build_strategy(_int_seed(self.seed, "dp-noise"))
 
     def train_config(self, round_number: int, runner: str) -> TrainConfig:
         t = self.spec.training
@@ -198,13 +196,21 @@ def read_update(
 
 
 def aggregate(
-    work: SessionWork, round_number: int, global_state: State, updates: Sequence[ClientUpdate]
-) -> AggregateResult:
+    work: SessionWork, round_number: int, global_state: State, updates: Sequence[ClientUpdate],
+    server_state: State | None = None,
+) -> AggregateResult:  # fmt: skip
     """The session's strategy over updates in ascending runner order (the order every verifier uses), behind the
     norm screen: an update whose delta is over NORM_FACTOR x the round's median norm is set aside (it is listed
-    in `screened_out`, left out of `included`, and so earns no points). Followers recompute the same set."""
+    in `screened_out`, left out of `included`, and so earns no points). Followers recompute the same set.
+
+    `server_state` is what the previous round's model file carried (FedAdam's moments; empty in round 1 and for
+    stateless strategies); the result carries the state after this round, for this round's model file."""
     ordered = sorted(updates, key=lambda u: int(u.runner, 16))
-    return NormScreen(work.strategy(), NORM_FACTOR).aggregate(round_number, global_state, ordered)
+    strategy = work.strategy()
+    if server_state:
+        strategy.restore(server_state)
+    result = NormScreen(strategy, NORM_FACTOR).aggregate(round_number, global_state, ordered)
+    return dataclasses.replace(result, server_state=strategy.server_state(result.state))
 
 
 def encode_global(work: SessionWork, round_number: int, result: AggregateResult, metrics: Metrics) -> bytes:
@@ -216,12 +222,16 @@ def encode_global(work: SessionWork, round_number: int, result: AggregateResult,
         data_size=result.total_examples,
         metrics={k: v for k, v in dataclasses.asdict(metrics).items() if isinstance(v, float)},
     )
-    return encode_model(result.state, meta)
+    return encode_model(pack(result.state, result.server_state), meta)
 
 
-def read_global(work: SessionWork, data: bytes, template: State) -> State:
-    tensors, _ = decode_model(data, expected=tensor_specs(template), limits=work.decode_limits(template))
-    return tensors
+def read_global(work: SessionWork, data: bytes, template: State) -> tuple[State, State]:
+    """(model, server state) from a round's model file, decoded strictly against the session's model and
+    strategy (see learning/server_state.py)."""
+    strategy = work.strategy()
+    limits = DecodeLimits(max_total_bytes=model_file_bytes(template, strategy) + UPDATE_HEADER_ALLOWANCE)
+    tensors, _ = decode_model(data, expected=model_file_specs(template, strategy), limits=limits)
+    return unpack(tensors)
 
 
 def evaluate_state(work: SessionWork, state: State) -> Metrics:

@@ -72,7 +72,7 @@ def test_create_with_data_start_get_session_and_get_model_on_training_nodes(tmp_
         created = cli(
             "fl", "create-session-with-data", str(EXAMPLES / "iris.csv"), "--name", "e2e", "--model-type",
             "neural_network", "--total-rounds", "2", "--min-participants", "3", "--split-strategy", "stratified",
-            "--learning-rate", "0.1", "--batch-size", "8", "--local-epochs", "3", "--aggregation-method", "fedavg",
+            "--learning-rate", "0.1", "--batch-size", "8", "--local-epochs", "3", "--aggregation-method", "fedadam",
             "--config-file", str(EXAMPLES / "iris_model.json"), "--reward-pool", "90", "--round-timeout", "30",
             "--approve", "--output", "json", *common,
         )  # fmt: skip
@@ -87,6 +87,7 @@ def test_create_with_data_start_get_session_and_get_model_on_training_nodes(tmp_
         assert_ok(shown)
         assert json.loads(shown.stdout)["status"] == "completed"
 
+        # FedAdam: each round's model file also carries the server optimizer's moments; get-model keeps the model.
         model_file = tmp_path / "trained_model.json"
         assert_ok(cli("fl", "get-model", str(session_id), "--output", str(model_file), "--data-dir", str(node_dir)))
         model, _, _ = load_model_json(model_file.read_bytes())

@@ -12,6 +12,8 @@ import pytest
 import torch
 from scipy import stats
 
+from parity_p2p.learning.codec import DecodeLimits, ModelMeta, decode_model, encode_model
+from parity_p2p.learning.server_state import PREFIX, model_file_specs, pack, unpack
 from parity_p2p.learning.strategies import (
     ENTRY_POINT_GROUP,
     ClientUpdate,
@@ -250,6 +252,51 @@ def test_fedadam_and_fedyogi_follow_reddi_et_al_over_three_rounds(rng: np.random
         state = strategy.aggregate(number, state, [update(d) for d in deltas]).state
     # Assert
     assert_state_close(state, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("yogi", [False, True])
+def test_adaptive_servers_continue_in_a_fresh_instance_from_the_state_kept_in_the_model_file(
+    rng: np.random.Generator, yogi: bool
+) -> None:
+    """What nodes do: every round another runner aggregates with a fresh strategy, continuing from the server state
+    the previous round's model file carried. The moments must survive the hand-over (Reddi et al. as above)."""
+    global_state = random_state(rng)
+    rounds = [[random_state(rng, 0.1) for _ in range(3)] for _ in range(3)]
+    expected = numpy_adaptive(global_state, rounds, yogi)
+    state, kept = to_torch(global_state), State()
+    for number, deltas in enumerate(rounds, start=1):
+        strategy: Strategy = FedYogi() if yogi else FedAdam()
+        if kept:
+            strategy.restore(kept)
+        result = strategy.aggregate(number, state, [update(d) for d in deltas])
+        file = encode_model(pack(result.state, strategy.server_state(result.state)), ModelMeta(1, number))
+        specs = model_file_specs(state, FedYogi() if yogi else FedAdam())
+        state, kept = unpack(decode_model(file, expected=specs, limits=DecodeLimits())[0])
+        assert sorted(kept) == sorted(f"{m}/{name}" for m in "mv" for name in SHAPES)
+    assert_state_close(state, expected, atol=1e-4)
+
+
+def test_a_server_state_that_cannot_be_continued_is_a_typed_error() -> None:
+    shapes = {name: torch.zeros(shape) for name, shape in SHAPES.items()}
+    good = FedAdam().server_state(shapes)
+    assert all(t.dtype == torch.float32 for t in good.values())
+    with pytest.raises(StrategyError, match="keeps no state"):
+        FedAvg().restore(good)
+    FedAvg().restore({})  # nothing to continue from: fine
+    broken = [
+        {k: t for k, t in good.items() if not k.startswith("v/")},
+        {**good, "v/layer.bias": torch.full((3,), -1.0)},
+        {**good, "m/layer.bias": torch.full((3,), float("nan"))},
+    ]
+    for state in broken:
+        with pytest.raises(StrategyError, match="server state"):
+            FedAdam().restore(state)
+    wrong_shape = FedAdam()
+    wrong_shape.restore({**good, "m/layer.bias": torch.zeros(4), "v/layer.bias": torch.ones(4)})
+    with pytest.raises(StrategyError, match="shaped"):
+        wrong_shape.aggregate(1, shapes, [update({n: np.zeros(s, np.float32) for n, s in SHAPES.items()})])
+    with pytest.raises(StrategyError, match="may not start with"):
+        pack({PREFIX + "x": torch.zeros(1)}, {})
 
 
 def test_fedprox_only_adds_mu_to_the_training_config() -> None:

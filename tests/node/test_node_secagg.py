@@ -92,7 +92,7 @@ async def test_a_secure_session_completes_with_fedavg_of_the_plain_updates_despi
         base, base_cid = work.initial_state(), "genesis"
         for number, record in enumerate(records, start=1):
             proposal = runner.rounds[number].proposals[runner_id(record.leader)]
-            model = read_global(work, await follower.store.aget(record.model_cid), base)
+            model, _ = read_global(work, await follower.store.aget(record.model_cid), base)
             plain = []
             for item in proposal.included:
                 made = make_update(work, item.runner, number, base, base_cid)

@@ -5,21 +5,36 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
+import pytest
 from fixtures.devchain import DevChain
-from fixtures.node_network import create_iris_session, running_nodes, start_when_joined, wait_completed, wait_for
+from fixtures.node_network import (
+    EXAMPLES,
+    create_iris_session,
+    iris_spec,
+    running_nodes,
+    start_when_joined,
+    wait_completed,
+    wait_for,
+)
 
 from parity_p2p.consensus.proposal import models_match
+from parity_p2p.learning.server_state import pack
+from parity_p2p.learning.strategies import State
 from parity_p2p.node.work import aggregate, read_global, read_update, runner_id
+from parity_p2p.storage.importer import compute_cid
 
 
+@pytest.mark.parametrize("aggregation", ["fedavg", "fedadam"])
 async def test_four_nodes_complete_a_session_and_the_final_model_is_the_verified_aggregate(
-    dev_chain: DevChain, tmp_path: Path
+    dev_chain: DevChain, tmp_path: Path, aggregation: str
 ) -> None:
     runners = list(dev_chain.accounts[1:5])
     creator = dev_chain.accounts[6]
     async with running_nodes(dev_chain, tmp_path, runners) as nodes, await dev_chain.client(creator) as owner:
         # The creator's content lives on a node of the network (here: the first runner's store).
-        session_id = await create_iris_session(owner, nodes[0], total_rounds=3, round_timeout=30)
+        spec = iris_spec(compute_cid((EXAMPLES / "iris.csv").read_bytes()), aggregation=aggregation)
+        session_id = await create_iris_session(owner, nodes[0], spec, total_rounds=3, round_timeout=30)
         await start_when_joined(owner, session_id, 4)
         await wait_completed(owner, session_id, 150, nodes)
         view = await owner.sessions.get_session(session_id)
@@ -51,11 +66,18 @@ async def test_four_nodes_complete_a_session_and_the_final_model_is_the_verified
                 base_model_cid=last.base_cid,
             )  # fmt: skip
             updates.append(update)
-        recomputed = aggregate(work, 3, last.global_state, updates).state
-        final = read_global(work, finals[0], last.global_state)
-        as_numpy = {k: v.numpy() for k, v in final.items()}
-        assert models_match(as_numpy, {k: v.numpy() for k, v in recomputed.items()}) == []
+        # FedAdam's moments travel in the model files: round 3 continued from those round 2's file carried.
+        recomputed = aggregate(work, 3, last.global_state, updates, last.server_state)
+        final, final_server = read_global(work, finals[0], last.global_state)
+        expected = pack(recomputed.state, recomputed.server_state)
+        assert models_match(_numpy(pack(final, final_server)), _numpy(expected)) == []
         assert len(proposal.included) >= 3
+        if aggregation == "fedadam":
+            assert sorted(final_server) == sorted(f"{m}/{k}" for m in "mv" for k in final)
+            restarted = aggregate(work, 3, last.global_state, updates)  # as if the moments began again at zero
+            assert models_match(_numpy(final), _numpy(restarted.state)) != [], "the carried moments changed nothing"
+        else:
+            assert final_server == {}
 
         # Rewards were split by points and claimed by the nodes themselves.
         async def all_claimed() -> bool:
@@ -86,3 +108,7 @@ async def test_above_the_recompute_limit_followers_attest_by_the_light_check(
             await wait_for(lambda n=node: session_id in n.service.finished, 30, "the runner to wind up")
             checks += [s.check for s in node.service.finished[session_id].history if s.check]
         assert checks and set(checks) == {"light"}, checks
+
+
+def _numpy(state: State) -> dict[str, npt.NDArray[np.floating]]:
+    return {name: tensor.numpy() for name, tensor in state.items()}

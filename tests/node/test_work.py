@@ -11,7 +11,19 @@ import torch
 
 from parity_p2p.learning.errors import UpdateRejected
 from parity_p2p.learning.partition import SplitSpec
-from parity_p2p.node.work import SessionWork, UpdateMismatch, aggregate, make_update, read_update
+from parity_p2p.learning.strategies import State
+from parity_p2p.learning.strategies.norm_screen import NormScreen
+from parity_p2p.learning.trainer import Metrics
+from parity_p2p.node.work import (
+    NORM_FACTOR,
+    SessionWork,
+    UpdateMismatch,
+    aggregate,
+    encode_global,
+    make_update,
+    read_global,
+    read_update,
+)
 from parity_p2p.session_spec import SessionSpec, TrainingSpec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -19,13 +31,14 @@ RUNNERS = ["0x" + c * 40 for c in "3a1c"]
 SEED = bytes(range(32))
 
 
-def _work(seed: bytes = SEED) -> SessionWork:
+def _work(seed: bytes = SEED, aggregation: str = "fedavg") -> SessionWork:
     spec = SessionSpec(
         name="iris",
         model=json.loads((EXAMPLES / "iris_model.json").read_text()),
         dataset_cid="bafk-test",
         split=SplitSpec(strategy="non_iid", alpha=0.5),
         training=TrainingSpec(learning_rate=0.1, batch_size=8, local_epochs=1),
+        aggregation=aggregation,
     )
     return SessionWork.prepare(7, spec, (EXAMPLES / "iris.csv").read_bytes(), seed, RUNNERS)
 
@@ -55,6 +68,32 @@ def test_update_round_trip_and_aggregate_independent_of_arrival_order() -> None:
     second = aggregate(work, 1, state, updates).state
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert any(not torch.equal(first[k], state[k]) for k in first)
+
+
+@pytest.mark.parametrize("aggregation", ["fedadam", "fedyogi"])
+def test_adaptive_sessions_keep_their_server_state_in_each_round_model_file(aggregation: str) -> None:
+    """Each round another runner may aggregate, from the previous round's model file alone: that file carries
+    the strategy's moments, so the rounds equal one FedAdam/FedYogi instance run through them all (before, every
+    round restarted the moments from zero). A stateless strategy's file holds the model only."""
+    work = _work(aggregation=aggregation)
+    state = work.initial_state()
+    one_instance = work.strategy()
+    model, server_state, reference = state, State(), state
+    for number in (1, 2, 3):
+        updates = [
+            read_update(work, make_update(work, r, number, model, "base").data, round_number=number, sender=r,
+                        global_state=model, base_model_cid="base")[0]
+            for r in RUNNERS
+        ]  # fmt: skip
+        result = aggregate(work, number, model, updates, server_state)
+        file = encode_global(work, number, result, Metrics(loss=1.0, count=1))
+        model, server_state = read_global(work, file, state)
+        ordered = sorted(updates, key=lambda u: int(u.runner, 16))
+        reference = NormScreen(one_instance, NORM_FACTOR).aggregate(number, reference, ordered).state
+        assert all(torch.allclose(model[k], reference[k], atol=1e-6) for k in model), number
+        assert sorted(server_state) == sorted(f"{m}/{k}" for m in "mv" for k in state)
+    plain = aggregate(_work(), 1, state, updates)
+    assert read_global(_work(), encode_global(_work(), 1, plain, Metrics(loss=1.0, count=1)), state)[1] == {}
 
 
 def test_a_runner_that_trains_its_round_again_makes_the_same_bytes() -> None:

@@ -54,6 +54,8 @@ class AggregateResult:
     metrics: dict[str, float] = field(default_factory=dict)
     # Updates a screen (NormScreen) set aside before the strategy saw them, with why; they are not in `included`.
     screened_out: tuple[ScreenedOut, ...] = ()
+    # What the strategy carries into the next round (Strategy.server_state), filled in by whoever keeps it.
+    server_state: State = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -116,9 +118,36 @@ class Strategy(ABC):
     def aggregate(self, round_number: int, global_state: State, updates: Iterable[ClientUpdate]) -> AggregateResult:
         """The next global state from this round's updates."""
 
+    def server_state(self, global_state: State) -> State:
+        """The tensors this strategy carries from one round to the next (FedAdam's moments; none by default):
+        their values now, or their starting values, shaped after `global_state`, before any round. Nodes keep
+        them in the round's model file, so whoever aggregates the next round (any runner) continues from them."""
+        return {}
+
+    def restore(self, server_state: State) -> None:
+        """Continue from `server_state` (what `server_state` returned after the previous round)."""
+        if server_state:
+            raise StrategyError(self.name, f"keeps no state between rounds, got {sorted(server_state)[:3]}")
+
     def _fail(self, error: ValueError | str) -> StrategyError:
         """The typed error for a math-level failure (EmptyAggregation, mismatched layouts, bad weights)."""
         return StrategyError(self.name, str(error))
+
+
+class Wrapping(Strategy):
+    """A strategy around another (a screen, an attack): training and server state are the inner strategy's."""
+
+    def __init__(self, inner: Strategy) -> None:
+        self.inner = inner
+
+    def configure_train(self, round_number: int, config: TrainConfig) -> TrainConfig:
+        return self.inner.configure_train(round_number, config)
+
+    def server_state(self, global_state: State) -> State:
+        return self.inner.server_state(global_state)
+
+    def restore(self, server_state: State) -> None:
+        self.inner.restore(server_state)
 
 
 class Counted:
@@ -144,6 +173,7 @@ __all__ = [
     "State",
     "Strategy",
     "StrategyError",
+    "Wrapping",
     "add_global_into",
     "apply_delta",
 ]

@@ -23,9 +23,15 @@ from dataclasses import dataclass, replace
 import torch
 
 from parity_p2p.learning.strategies.aggregate import State
-from parity_p2p.learning.strategies.base import AggregateResult, ClientUpdate, ScreenedOut, Strategy, StrategyError
+from parity_p2p.learning.strategies.base import (
+    AggregateResult,
+    ClientUpdate,
+    ScreenedOut,
+    Strategy,
+    StrategyError,
+    Wrapping,
+)
 from parity_p2p.learning.strategies.robust import MultiKrum
-from parity_p2p.learning.trainer import TrainConfig
 
 DEFAULT_NORM_FACTOR = 5.0
 """Honest deltas of one round were measured within 2.4x of their median (bench/robustness.py, IID and non-IID):
@@ -75,19 +81,16 @@ def screen_norms(deltas: Sequence[State], factor: float = DEFAULT_NORM_FACTOR) -
     return NormVerdict(norms, median, factor, outliers)
 
 
-class NormScreen(Strategy):
+class NormScreen(Wrapping):
     """Screens out norm outliers, then lets `inner` aggregate the rest; `included` and `screened_out` index the
     updates as given (not as the inner strategy saw them)."""
 
     def __init__(self, inner: Strategy, factor: float = DEFAULT_NORM_FACTOR) -> None:
         screen_norms([], factor)  # validates the factor now rather than at the first round
-        self.inner = inner
+        super().__init__(inner)
         self.factor = factor
 
     name = "norm_screen"
-
-    def configure_train(self, round_number: int, config: TrainConfig) -> TrainConfig:
-        return self.inner.configure_train(round_number, config)
 
     def aggregate(self, round_number: int, global_state: State, updates: Iterable[ClientUpdate]) -> AggregateResult:
         held = list(updates)  # the median needs every norm before any update can be kept

@@ -5,8 +5,9 @@ The FedAvg mean delta is treated as a pseudo-gradient step Delta_t:
     v_t = beta2 v_{t-1} + (1 - beta2) Delta_t^2                         (FedAdam)
     v_t = v_{t-1} - (1 - beta2) Delta_t^2 sign(v_{t-1} - Delta_t^2)      (FedYogi)
     x_{t+1} = x_t + eta m_t / (sqrt(v_t) + tau)
-m and v live in the strategy object, so one instance must serve the whole session (every node replaying the
-same rounds computes the same moments).
+m and v live in the strategy object between rounds of one process; across processes they travel as the
+strategy's `server_state` ("m/<tensor>", "v/<tensor>", float32), which nodes keep in each round's model file, so
+any runner that aggregates or verifies the next round continues from the same moments.
 """
 
 from __future__ import annotations
@@ -38,6 +39,24 @@ class _AdaptiveServer(Strategy):
         self._m: State = {}
         self._v: State = {}
 
+    def server_state(self, global_state: State) -> State:
+        state: State = {}
+        for name, tensor in global_state.items():
+            state[f"m/{name}"] = self._m.get(name, torch.zeros(tensor.shape, dtype=torch.float32))
+            state[f"v/{name}"] = self._v.get(name, torch.full(tensor.shape, self.tau**2, dtype=torch.float32))
+        return state
+
+    def restore(self, server_state: State) -> None:
+        m = {k.removeprefix("m/"): t for k, t in server_state.items() if k.startswith("m/")}
+        v = {k.removeprefix("v/"): t for k, t in server_state.items() if k.startswith("v/")}
+        if m.keys() != v.keys() or len(m) + len(v) != len(server_state):
+            got = sorted(server_state)[:4]
+            raise StrategyError(self.name, f"server state must hold m/<tensor> and v/<tensor> pairs, got {got}")
+        if any(not torch.isfinite(t).all() for t in server_state.values()) or any((t < 0).any() for t in v.values()):
+            raise StrategyError(self.name, "server state has non-finite moments or a negative second moment")
+        self._m = {k: t.to(torch.float32) for k, t in m.items()}
+        self._v = {k: t.to(torch.float32) for k, t in v.items()}
+
     @abstractmethod
     def _second_moment(self, previous: torch.Tensor, squared: torch.Tensor) -> torch.Tensor:
         """The second-moment update that tells FedAdam and FedYogi apart."""
@@ -54,8 +73,10 @@ class _AdaptiveServer(Strategy):
                 raise self._fail(f"updates lack tensor {name!r}")
             delta = mean[name]
             # Reddi et al. start v at tau^2 so the first step is not divided by ~0.
-            m = self._m.get(name, torch.zeros_like(delta))
-            v = self._v.get(name, torch.full_like(delta, self.tau**2))
+            m = self._m.get(name, torch.zeros(delta.shape, dtype=torch.float32))
+            v = self._v.get(name, torch.full(delta.shape, self.tau**2, dtype=torch.float32))
+            if m.shape != delta.shape or v.shape != delta.shape:
+                raise self._fail(f"server state of {name!r} is shaped {tuple(m.shape)}, not {tuple(delta.shape)}")
             m = self.beta1 * m + (1 - self.beta1) * delta
             v = self._second_moment(v, delta * delta)
             self._m[name], self._v[name] = m, v
