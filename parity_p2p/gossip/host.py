@@ -37,7 +37,6 @@ from .errors import DialError, HostConfigError, ServiceStopped, StreamOpenError
 from .guarded_pubsub import GuardedPubsub
 from .keyfile import load_or_create_key_file
 from .metrics import GossipMetrics
-from .optimistic_select import start_optimistic
 from .streams import FramedStream, StreamLimits
 from .transport_stack import TransportSettings, install_muxer, security_transport
 
@@ -236,13 +235,8 @@ class P2PHost:
             raise StreamOpenError(peer_id, protocol, f"timed out after {self.config.dial_timeout_s:g} s") from None
         except (BaseLibp2pError, OSError, ValueError) as exc:  # dial failures; ValueError: bad peer id
             raise StreamOpenError(peer_id, protocol, str(exc) or type(exc).__name__) from None
-        framed = FramedStream(stream, self.config.stream_limits, unconfirmed=protocol)
-        try:
-            await start_optimistic(stream, protocol)
-        except (BaseLibp2pError, OSError) as exc:
-            await framed.reset()
-            raise StreamOpenError(peer_id, protocol, str(exc) or type(exc).__name__) from None
-        return framed
+        stream.set_protocol(TProtocol(protocol))
+        return FramedStream(stream, self.config.stream_limits, unconfirmed=protocol)
 
 
 async def serve(

@@ -1,12 +1,12 @@
 """Opening a stream with optimistic multistream-select: no round trip before the first byte of the protocol.
 
 py-libp2p's client negotiates in two round trips before the caller may write: it sends the multistream header and
-waits for its echo, then proposes the protocol and waits for that echo. On a busy peer (a leader taking 7 pushes
-at once on a shared CPU) each round trip waits for the peer's turn: opening a push stream took 50-440 ms of a
-round's 200-400 ms transfer phase at 8 runners (docs/performance.md). Like go-libp2p's lazy client and
-js-libp2p's optimistic select, we send header and protocol together, let the caller write its request right
-behind them, and check both echoes on the stream's first read. The listener side is the stock one: it reads the
-proposals from its buffer and answers in order, so nothing changes on the wire but the waiting.
+waits for its echo, then proposes the protocol and waits for that echo; on a busy peer each round trip also waits
+for the peer's turn on the CPU. Like go-libp2p's lazy client and js-libp2p's optimistic select, we send header and
+protocol with the caller's first frame (FramedStream prepends them to its first write, which also carries the
+Yamux SYN: see TunedYamuxStream.announce_later) and check both echoes on the stream's first read. The listener
+side is the stock one: it reads the proposals from its buffer and answers in order, so nothing changes on the
+wire but the waiting. Measured by bench/stream_open.py.
 
 Only for protocols the peer is expected to speak (all ours are): if it answers "na", the request bytes already
 sent are lost with the stream, and the first read raises StreamOpenError saying so.
@@ -14,8 +14,6 @@ sent are lost with the stream, and the first read raises StreamOpenError saying 
 
 from __future__ import annotations
 
-from libp2p.abc import INetStream
-from libp2p.custom_types import TProtocol
 from libp2p.protocol_muxer.multiselect_client import MULTISELECT_PROTOCOL_ID
 from libp2p.utils import encode_delim
 
@@ -32,7 +30,6 @@ def protocol_line(protocol: str) -> bytes:
     return line
 
 
-async def start_optimistic(stream: INetStream, protocol: str) -> None:
-    """Send the proposal on a fresh stream; the stream's first read must then confirm it (FramedStream does)."""
-    await stream.write(HEADER_LINE + protocol_line(protocol))
-    stream.set_protocol(TProtocol(protocol))
+def proposal(protocol: str) -> bytes:
+    """What the opener sends before its request: the multistream header line, then the protocol's line."""
+    return HEADER_LINE + protocol_line(protocol)

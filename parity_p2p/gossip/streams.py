@@ -20,12 +20,14 @@ from libp2p.network.stream.exceptions import StreamEOF, StreamReset
 from libp2p.stream_muxer.exceptions import MuxedStreamEOF, MuxedStreamError
 
 from .errors import BadFrame, FrameTooLarge, StreamClosedEarly, StreamOpenError, StreamTimeout
-from .optimistic_select import HEADER_LINE, REFUSAL_LINE, protocol_line
+from .optimistic_select import HEADER_LINE, REFUSAL_LINE, proposal, protocol_line
 from .yamux_stream import TunedYamuxStream
 
 _LENGTH = struct.Struct(">I")
 MAX_FRAME_BYTES = 2**32 - 1
 WRITE_CHUNK_BYTES = 1024 * 1024
+SMALL_FRAME_BYTES = 64 * 1024
+"""Frames up to this size go out with their length prefix in one write (the copy costs less than a second write)."""
 """Large payloads are written in pieces so each write has its own timeout. Fewer, larger writes save per-call
 overhead; the muxer still interleaves other streams every MuxerSettings.write_batch_bytes."""
 
@@ -49,17 +51,21 @@ class FramedStream:
     """A libp2p stream seen as frames of bytes or JSON. Owns the stream: `aclose()` always releases it."""
 
     def __init__(self, stream: INetStream, limits: StreamLimits | None = None, *, unconfirmed: str = "") -> None:
-        """`unconfirmed`: the protocol was proposed optimistically (optimistic_select.py); the first read checks
-        the peer's answer before anything else."""
+        """`unconfirmed`: propose this protocol optimistically (optimistic_select.py): the proposal leaves with
+        the first write (or before the first read), and the first read checks the peer's answer first."""
         self._stream = stream
         self.limits = limits if limits is not None else StreamLimits()
         self.peer_id: str = stream.muxed_conn.peer_id.to_base58()
         self._muxed = getattr(stream, "muxed_stream", None)
         self._unconfirmed = unconfirmed
+        self._proposal = proposal(unconfirmed) if unconfirmed else b""
 
     async def write_frame(self, data: bytes) -> None:
         if len(data) > MAX_FRAME_BYTES:
             raise FrameTooLarge(len(data), MAX_FRAME_BYTES)
+        if len(data) <= SMALL_FRAME_BYTES:  # one write: each is a muxer frame and a turn of the connection's lock
+            await self._write(_LENGTH.pack(len(data)) + data)
+            return
         await self._write(_LENGTH.pack(len(data)))
         view = memoryview(data)
         for start in range(0, len(data), WRITE_CHUNK_BYTES):
@@ -79,6 +85,8 @@ class FramedStream:
         return await self._read_exact(size, self.limits.frame_deadline_s(size), self.limits.read_timeout_s)
 
     async def _confirm_protocol(self) -> None:
+        if self._proposal:
+            await self._write(b"")  # reading before writing anything: the proposal must go out first
         protocol, self._unconfirmed = self._unconfirmed, ""
         wait = self.limits.read_timeout_s
         deadline = self.limits.frame_deadline_s(0) + wait
@@ -127,6 +135,8 @@ class FramedStream:
         await self.reset()
 
     async def _write(self, data: bytes) -> None:
+        if self._proposal:
+            data, self._proposal = self._proposal + data, b""
         try:
             with trio.fail_after(self.limits.write_timeout_s):
                 await self._stream.write(data)

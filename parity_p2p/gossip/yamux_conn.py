@@ -182,7 +182,8 @@ class TunedYamux(IMuxedConn):
         stream = TunedYamuxStream(self, stream_id, self.settings)
         self._streams[stream_id] = stream
         delta = stream.grant_initial_window()
-        await self.send_frames(header(FrameType.WINDOW_UPDATE, Flag.SYN, stream_id, delta))
+        stream.announce_later(header(FrameType.WINDOW_UPDATE, Flag.SYN, stream_id, delta))
+        await trio.lowlevel.checkpoint()
         return stream
 
     async def accept_stream(self) -> IMuxedStream:

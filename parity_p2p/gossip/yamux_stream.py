@@ -38,6 +38,9 @@ class TunedYamuxStream(IMuxedStream):
         """What the peer may still send before our next WINDOW_UPDATE; more is a protocol violation."""
         self._readable = trio.Event()
         self._write_lock = trio.Lock()
+        self._unannounced = b""
+        """The SYN of a stream we opened, not sent yet: it leaves with the stream's first frame (one write, one
+        Noise message and one turn of the connection's send lock fewer per stream; see `announce_later`)."""
         self.local_closed = False
         self.remote_closed = False
         self.is_reset = False
@@ -95,6 +98,14 @@ class TunedYamuxStream(IMuxedStream):
         self._readable.set()
         self._credit_arrived.set()
 
+    def announce_later(self, syn_frame: bytes) -> None:
+        """Send `syn_frame` in front of this stream's first data, FIN or read, instead of on its own."""
+        self._unannounced = syn_frame
+
+    def _take_unannounced(self) -> bytes:
+        frame, self._unannounced = self._unannounced, b""
+        return frame
+
     # ---- IMuxedStream -----------------------------------------------------------------------------------------------
     async def read(self, n: int | None = -1) -> bytes:
         """Up to n bytes (all buffered bytes if n is -1 or None), waiting for at least one.
@@ -107,6 +118,10 @@ class TunedYamuxStream(IMuxedStream):
     async def read_views(self, n: int = -1) -> list[memoryview]:
         """Like read, but the buffered slices themselves, not a copy: FramedStream assembles a frame from them
         with one copy (read() + the frame's join were two copies of every byte)."""
+        if self._unannounced and not self._recv_buffered:
+            async with self._write_lock:  # reading first: the peer must learn of the stream to answer on it
+                if self._unannounced:
+                    await self._conn.send_frames(self._take_unannounced())
         while not self._recv_buffered:
             if self.is_reset:
                 raise MuxedStreamReset(f"stream {self.stream_id} was reset")
@@ -154,7 +169,7 @@ class TunedYamuxStream(IMuxedStream):
                     await self._wait_for_credit()
                     continue
                 end = offset + min(self._send_window, len(view) - offset, self._settings.write_batch_bytes)
-                parts: list[bytes | memoryview] = []
+                parts: list[bytes | memoryview] = [self._take_unannounced()]
                 frame = self._settings.frame_payload_bytes
                 for start in range(offset, end, frame):
                     size = min(frame, end - start)
@@ -192,7 +207,8 @@ class TunedYamuxStream(IMuxedStream):
                 return
             self.local_closed = True
             if not self._conn.is_closed:
-                await self._conn.send_frames(header(FrameType.WINDOW_UPDATE, Flag.FIN, self.stream_id, 0))
+                fin = header(FrameType.WINDOW_UPDATE, Flag.FIN, self.stream_id, 0)
+                await self._conn.send_frames(self._take_unannounced() + fin)
         if self.remote_closed:
             self._conn.forget_stream(self.stream_id)
 
@@ -201,8 +217,9 @@ class TunedYamuxStream(IMuxedStream):
             return
         self.on_reset()
         self.local_closed = True
-        # Queued, not awaited: a reset never waits behind a large write of another stream.
-        self._conn.queue_control(header(FrameType.WINDOW_UPDATE, Flag.RST, self.stream_id, 0))
+        if not self._take_unannounced():  # else the peer never heard of the stream: nothing to reset there
+            # Queued, not awaited: a reset never waits behind a large write of another stream.
+            self._conn.queue_control(header(FrameType.WINDOW_UPDATE, Flag.RST, self.stream_id, 0))
         self._conn.forget_stream(self.stream_id)
         await trio.lowlevel.checkpoint()
 

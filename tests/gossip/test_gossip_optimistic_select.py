@@ -10,54 +10,38 @@ from pathlib import Path
 
 import pytest
 import trio
+from fixtures.tcp_relay import TcpRelay, relayed_hosts
 
 from parity_p2p.gossip.errors import StreamOpenError
 from parity_p2p.gossip.host import HostConfig, P2PHost, serve
 from parity_p2p.gossip.optimistic_select import protocol_line
 from parity_p2p.gossip.streams import FramedStream
+from parity_p2p.gossip.transport_stack import TransportSettings
 
 ECHO = "/parity/test-echo/1.0.0"
 
 
 @dataclass
-class AnswerGate:
-    """A TCP relay to `target_port` that passes the dialer's bytes at once and holds the listener's answers while
-    `closed` is set (held, not dropped: they go out when it opens)."""
+class AnswerGate(TcpRelay):
+    """Holds the listener's answers (not dropped: they go out when it opens) while `opened` is not set."""
 
-    target_port: int
-    port: int = 0
     opened: trio.Event = field(default_factory=trio.Event)
 
-    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-        self.port = listeners[0].socket.getsockname()[1]
-        task_status.started()
-        await trio.serve_listeners(self._relay, listeners)
-
-    async def _relay(self, dialer: trio.SocketStream) -> None:
-        listener = await trio.open_tcp_stream("127.0.0.1", self.target_port)
-        async with dialer, listener, trio.open_nursery() as nursery:
-            nursery.start_soon(self._pump, dialer, listener, False)
-            nursery.start_soon(self._pump, listener, dialer, True)
-
-    async def _pump(self, source: trio.SocketStream, sink: trio.SocketStream, gated: bool) -> None:
-        while chunk := await source.receive_some(65536):
-            if gated:
-                await self.opened.wait()
-            await sink.send_all(chunk)
+    async def interfere(self, chunk: bytes, toward_dialer: bool) -> bytes:
+        if toward_dialer:
+            await self.opened.wait()
+        return chunk
 
 
 @asynccontextmanager
 async def gated_hosts(tmp_path: Path) -> AsyncIterator[tuple[P2PHost, P2PHost, AnswerGate]]:
-    async with trio.open_nursery() as nursery:
-        a: P2PHost = await nursery.start(serve, HostConfig(key_path=tmp_path / "a"))
-        b: P2PHost = await nursery.start(serve, HostConfig(key_path=tmp_path / "b"))
-        gate = AnswerGate(int(b.listen_addrs()[0].split("/tcp/")[1].split("/")[0]))
-        await nursery.start(gate.serve)
+    def make(port: int) -> AnswerGate:
+        gate = AnswerGate(port)
         gate.opened.set()  # the connection's own handshakes need answers
-        await a.connect(f"/ip4/127.0.0.1/tcp/{gate.port}/p2p/{b.peer_id}")
-        yield a, b, gate
-        nursery.cancel_scope.cancel()
+        return gate
+
+    async with relayed_hosts(tmp_path, make) as hosts:
+        yield hosts
 
 
 async def test_the_request_reaches_the_listener_before_it_has_answered_anything(tmp_path: Path) -> None:
@@ -110,3 +94,28 @@ def test_a_protocol_name_too_long_for_one_length_byte_is_refused() -> None:
     assert protocol_line(ECHO)[0] == len(ECHO) + 1
     with pytest.raises(ValueError, match="too long"):
         protocol_line("/" + "x" * 130)
+
+
+@pytest.mark.parametrize("listener", [TransportSettings(), TransportSettings(tuned=False)], ids=["tuned", "stock"])
+async def test_an_opener_that_reads_first_still_announces_the_stream_and_the_protocol(
+    tmp_path: Path, listener: TransportSettings
+) -> None:
+    """The Yamux SYN and the protocol proposal wait for the opener's first frame; an opener that only reads
+    (a protocol where the listener speaks first) must send them before it waits."""
+
+    async def greet(stream: FramedStream) -> None:
+        await stream.write_frame(b"hello")
+        await stream.close_write()
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            a: P2PHost = await nursery.start(serve, HostConfig(key_path=tmp_path / "a"))
+            b: P2PHost = await nursery.start(serve, HostConfig(key_path=tmp_path / "b", transport=listener))
+            b.set_stream_handler(ECHO, greet)
+            await a.connect(b.listen_addrs()[0])
+            untouched = await a.open_stream(b.peer_id, ECHO)
+            await untouched.aclose()  # reset before a byte was sent: the listener never hears of it
+            stream = await a.open_stream(b.peer_id, ECHO)
+            assert await stream.read_frame(64) == b"hello"
+            await stream.aclose()
+            nursery.cancel_scope.cancel()

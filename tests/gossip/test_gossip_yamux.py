@@ -166,20 +166,28 @@ async def test_sender_reset_mid_frame_fails_the_receiver_with_closed_early(
     tmp_path: Path, peer: TransportSettings
 ) -> None:
     outcome: list[BaseException] = []
+    receiving: list[TunedYamuxStream] = []
     done = trio.Event()
 
     async def read_one(stream: FramedStream) -> None:
+        receiving.append(muxed(stream))  # type: ignore[arg-type]
         try:
             await stream.read_frame(10_000_000)
         except StreamProtocolError as exc:
             outcome.append(exc)
         done.set()
 
+    def read_what_came() -> bool:  # the whole first megabyte arrived (credit used) and was read (none buffered)
+        window = MuxerSettings().receive_window_bytes
+        return bool(receiving) and window - receiving[0]._recv_credit >= 1_000_000 and not receiving[0].buffered_bytes
+
     with trio.fail_after(60):
         async with connected(tmp_path, peer, TUNED) as (a, b):
             b.set_stream_handler(RAW, read_one)
             stream = await a.open_stream(b.peer_id, RAW)
             await stream._write((5_000_000).to_bytes(4, "big") + os.urandom(1_000_000))
+            # The reset must come mid-frame, not before the receiver read the start: a reset voids unread data.
+            await wait_until(read_what_came, what="the receiver to read the first megabyte")
             await stream.reset()
             await done.wait()
     assert len(outcome) == 1 and isinstance(outcome[0], StreamClosedEarly)
