@@ -88,6 +88,8 @@ class _LiveMetrics(Mapping[str, Any]):
                 for sid, r in runners.items()
             },
             "declined": {str(sid): reason for sid, reason in self._service.declined.items()},
+            # Not joined yet because content could not be fetched; asked again while the session is open.
+            "deferred": {str(sid): reason for sid, reason in self._service.deferred.items()},
         }
 
     def __getitem__(self, key: str) -> Any:
@@ -116,7 +118,10 @@ class SessionApi:
         runner = self._runner(session_id)
         if runner is None:
             declined = self._service.declined.get(session_id)
-            return {"phase": "declined", "reason": declined} if declined else {}
+            if declined:
+                return {"phase": "declined", "reason": declined}
+            deferred = self._service.deferred.get(session_id)
+            return {"phase": "deferred", "reason": deferred} if deferred else {}
         shard = runner.work.shard_sizes.get(runner.me) if runner.work else None
         return {"phase": runner.status, "round": runner.current_round, "shard_size": shard}
 

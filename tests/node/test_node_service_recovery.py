@@ -24,6 +24,8 @@ from parity_p2p.chain import ChainClient
 from parity_p2p.gossip.block_protocol import register_block_handler
 from parity_p2p.gossip.host import HostConfig, P2PHost
 from parity_p2p.gossip.host import serve as serve_host
+from parity_p2p.node.chain_sessions import ChainSessions
+from parity_p2p.node.session_node_service import SessionApi
 from parity_p2p.storage.content import ContentStore
 from parity_p2p.storage.multiformats import Cid
 
@@ -108,6 +110,12 @@ async def test_a_spec_not_fetchable_yet_defers_the_join_until_its_holder_is_conn
         # No connected peer has the spec: the first fetch fails.
         await wait_for(lambda: "session.declined" in node.kinds(), 30, "the first, failed fetch")
         assert not await owner.sessions.is_participant(session_id, node.account.address)
+        # The control API (what `parity-node status` and the TUI read) says why the node has not joined yet.
+        api = SessionApi(node.service, ChainSessions(node.chain, node.account.address), node.chain)
+        listed = await api.session(session_id)
+        assert listed is not None and listed.local["phase"] == "deferred", listed.local
+        assert "not fetched" in listed.local["reason"]
+        assert "not fetched" in api.metrics["deferred"][str(session_id)]
 
         await host.connect(node.network.host.listen_addrs()[0])  # the holder comes online for this node
         await wait_for(lambda: "session.join_sent" in node.kinds(), 30, "the join after a retried fetch")
