@@ -12,14 +12,7 @@ from typing import Any
 import pytest
 import torch
 from fixtures.devchain import DevChain
-from fixtures.node_network import (
-    RunningNode,
-    create_iris_session,
-    running_nodes,
-    start_when_joined,
-    wait_completed,
-    wait_for,
-)
+from fixtures.node_network import RunningNode, completed_iris_session
 
 from parity_p2p.consensus.timing import PollBackoff
 from parity_p2p.node.chain_sessions import ChainSessions
@@ -41,22 +34,14 @@ def _in_order(phases: dict[str, Any], names: tuple[str, ...]) -> None:
 async def test_every_round_records_its_phases_in_order_and_the_api_shows_them(
     dev_chain: DevChain, tmp_path: Path
 ) -> None:
-    runners = list(dev_chain.accounts[1:4])
     threads_before = torch.get_num_threads()
     torch.set_num_threads(2)
-    async with (
-        running_nodes(dev_chain, tmp_path, runners) as nodes,
-        await dev_chain.client(dev_chain.accounts[6]) as owner,
-    ):
-        session_id = await create_iris_session(owner, nodes[0], total_rounds=2, max_participants=3, round_timeout=30)
-        await start_when_joined(owner, session_id, 3)
-        await wait_completed(owner, session_id, 120, nodes)
+    async with completed_iris_session(dev_chain, tmp_path) as (nodes, _owner, session_id):
         # An Iris-size model trains on one torch thread (policy.torch_threads = 0, automatic): a pool costs more.
         threads_during, _ = torch.get_num_threads(), torch.set_num_threads(threads_before)
         assert threads_during == 1
         leaders, prefetched, carried = set(), 0, 0
         for node in nodes:
-            await wait_for(lambda n=node: session_id in n.service.finished, 30, "the runner to wind up")
             api = SessionApi(node.service, ChainSessions(node.chain, node.account.address), node.chain)
             rounds = await api.rounds(session_id)
             assert rounds is not None and [r.round for r in rounds] == [1, 2]
@@ -116,20 +101,11 @@ def test_the_chain_clock_anchors_once_per_block_and_holds_between_blocks() -> No
 async def test_followers_see_each_round_close_from_the_leaders_hint_without_polling_for_it(
     dev_chain: DevChain, tmp_path: Path
 ) -> None:
-    runners = list(dev_chain.accounts[1:4])
-    async with (
-        running_nodes(dev_chain, tmp_path, runners, finalize_poll_s=300.0) as nodes,
-        await dev_chain.client(dev_chain.accounts[6]) as owner,
-    ):
-        session_id = await create_iris_session(owner, nodes[0], total_rounds=3, max_participants=3, round_timeout=30)
-        await start_when_joined(owner, session_id, 3)
-        # Here a node polls for a round's end once when the round opens, then every 300 s: the three rounds finish
-        # within the bound below only because each leader's round_closed gossip makes the others read the chain.
-        await wait_completed(owner, session_id, 120, nodes)
+    # Here a node polls for a round's end once when the round opens, then every 300 s: the three rounds finish, and
+    # each runner winds up (having seen the last round close), within the fixture's bounds (120 s, then 30 s) only
+    # because each leader's round_closed gossip makes the others read the chain.
+    async with completed_iris_session(dev_chain, tmp_path, rounds=3, finalize_poll_s=300.0) as (nodes, _, _):
         for node in nodes:
-            # The chain can say "completed" a moment before a node has taken in the last round_closed hint (CI
-            # caught one): wait for it, far below the 300 s poll that would otherwise be the only way to notice.
-            await wait_for(lambda n=node: _finalized(n)[-1:] == [3], 30, "the last round's close to reach every node")
             assert _finalized(node) == [1, 2, 3], (node.account.address, _finalized(node))
 
 

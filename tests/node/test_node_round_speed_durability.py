@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fixtures.devchain import DevChain
-from fixtures.node_network import create_iris_session, running_nodes, start_when_joined, wait_completed, wait_for
+from fixtures.node_network import completed_iris_session
 
 from parity_p2p.storage.multiformats import Cid
 
@@ -20,16 +20,7 @@ def _synced_in(fsynced: list[str], home: Path, cid: str) -> bool:
 async def test_own_updates_and_models_are_durable_and_peers_updates_are_not(
     dev_chain: DevChain, tmp_path: Path, fsynced: list[str]
 ) -> None:
-    runners = list(dev_chain.accounts[1:4])
-    async with (
-        running_nodes(dev_chain, tmp_path, runners) as nodes,
-        await dev_chain.client(dev_chain.accounts[6]) as owner,
-    ):
-        session_id = await create_iris_session(owner, nodes[0], total_rounds=2, max_participants=3, round_timeout=30)
-        await start_when_joined(owner, session_id, 3)
-        await wait_completed(owner, session_id, 120, nodes)
-        for node in nodes:
-            await wait_for(lambda n=node: session_id in n.service.finished, 30, "the runner to wind up")
+    async with completed_iris_session(dev_chain, tmp_path) as (nodes, owner, session_id):
         models = [(await owner.sessions.get_round(session_id, r)).model_cid for r in (1, 2)]
 
     homes = [tmp_path / f"node{i}" for i in range(len(nodes))]

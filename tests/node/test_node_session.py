@@ -10,6 +10,7 @@ import pytest
 from fixtures.devchain import DevChain
 from fixtures.node_network import (
     EXAMPLES,
+    completed_iris_session,
     create_iris_session,
     iris_spec,
     running_nodes,
@@ -94,18 +95,10 @@ async def test_four_nodes_complete_a_session_and_the_final_model_is_the_verified
 async def test_above_the_recompute_limit_followers_attest_by_the_light_check(
     dev_chain: DevChain, tmp_path: Path
 ) -> None:
-    runners = list(dev_chain.accounts[1:4])
-    async with (
-        running_nodes(dev_chain, tmp_path, runners, max_recompute_bytes=0) as nodes,
-        await dev_chain.client(dev_chain.accounts[6]) as owner,
-    ):
-        session_id = await create_iris_session(owner, nodes[0], max_participants=3, round_timeout=30)
-        await start_when_joined(owner, session_id, 3)
-        await wait_completed(owner, session_id, 90, nodes)
+    async with completed_iris_session(dev_chain, tmp_path, max_recompute_bytes=0) as (nodes, _owner, session_id):
         checks = []
         for node in nodes:
             assert "attestation.refused" not in node.kinds()
-            await wait_for(lambda n=node: session_id in n.service.finished, 30, "the runner to wind up")
             checks += [s.check for s in node.service.finished[session_id].history if s.check]
         assert checks and set(checks) == {"light"}, checks
 
