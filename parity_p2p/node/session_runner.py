@@ -341,14 +341,18 @@ class SessionRunner:
         rs.stats.phases.trained = rs.stats.phases.now()
         if self.me in rs.updates:
             return  # a manual submission (submit_own_update) came first
-        cid = await self.ctx.store.aadd(made.data)
-        rs.my_update_cid = cid
         body = made.data if len(made.data) <= INLINE_BODY_MAX_BYTES else None
+        # A small update rides in its push and its announcement: neither waits for our disk (its CID takes
+        # microseconds), the durable store runs beside them. A large one is stored first: peers fetch it from us.
+        cid = compute_cid(made.data) if body is not None else await self.ctx.store.aadd(made.data)
+        rs.my_update_cid = cid
         announcement = UpdateAnnouncement(cid, made.metrics.data_size, made.metrics.loss, made.metrics.seconds, body)
         leader = self._leader_now(rs)
         # The push to the leader is on the round's critical path: it starts at once, beside the announcement and
         # the decoding of our own copy (which we need only if we lead or verify).
         async with trio.open_nursery() as nursery:
+            if body is not None:
+                nursery.start_soon(self.ctx.store.aadd, body)
             if leader != self.me:
                 nursery.start_soon(self._push, rs, leader, cid, made.data)
             nursery.start_soon(self._publish_carrying, UPDATE_KIND.kind, announcement, rs.round)
@@ -485,11 +489,11 @@ class SessionRunner:
         except (LearningError, UpdateMismatch) as exc:
             self._emit_rejected(rs.round, sender, str(exc))
             return str(exc)
+        rs.updates.setdefault(sender, (update, cid))
+        rs.poke()  # counted before it is stored: a leader waiting for the last update need not wait for our disk
         # Not fsynced: a peer's update can be fetched again from its sender (who keeps its own durably) or the
         # leader; a copy torn by a power loss fails its hash check on read and counts as missing.
         await self.ctx.store.aadd(data, durable=False)
-        rs.updates.setdefault(sender, (update, cid))
-        rs.poke()
         return ""
 
     def _emit_rejected(self, round_number: int, sender: str, reason: str) -> None:
