@@ -1,13 +1,13 @@
 """One session on one node: the round state machine, with `consensus/` deciding and this module carrying it out.
 
 Per round (docs/protocol.md has the diagram):
-  everyone: fetch the global model by CID -> train -> store the update -> gossip an announcement -> push the bytes to
-            the round's leader over /parity/update/1.0.0;
+  everyone: fetch the global model by CID -> train -> store the update -> gossip an announcement (carrying the
+            update when it is small) -> push the bytes to the round's leader over /parity/update/1.0.0;
   leader:   collect (pushed, or fetched by CID from announcements) until all arrived, or the adaptive deadline with
-            the quorum -> validate -> aggregate -> store -> gossip a signed proposal -> gather attestations ->
-            submitRound;
-  others:   check the proposal (leader, order, inclusion, sizes), fetch the included updates by CID, recompute the
-            aggregate, and gossip an attestation only if it matches.
+            the quorum -> validate -> aggregate -> store -> gossip a signed proposal (carrying a small model) ->
+            gather attestations -> submitRound -> gossip round_closed;
+  others:   check the proposal (leader, order, inclusion, sizes), take the included updates from announcements or
+            fetch them by CID, recompute the aggregate, and send an attestation to the leader only if it matches.
 A silent leader is replaced by the next one in the election order once the chain's round timeout passes; every
 signed proposal is kept, and two different ones from one leader for one round are reported on-chain.
 """
