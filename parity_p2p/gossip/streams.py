@@ -26,10 +26,10 @@ from .yamux_stream import TunedYamuxStream
 _LENGTH = struct.Struct(">I")
 MAX_FRAME_BYTES = 2**32 - 1
 WRITE_CHUNK_BYTES = 1024 * 1024
-SMALL_FRAME_BYTES = 64 * 1024
-"""Frames up to this size go out with their length prefix in one write (the copy costs less than a second write)."""
 """Large payloads are written in pieces so each write has its own timeout. Fewer, larger writes save per-call
 overhead; the muxer still interleaves other streams every MuxerSettings.write_batch_bytes."""
+SMALL_FRAME_BYTES = 64 * 1024
+"""Frames up to this size go out with their length prefix in one write (the copy costs less than a second write)."""
 
 
 @dataclass(frozen=True)
