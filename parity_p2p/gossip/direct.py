@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .envelope import MAX_ENVELOPE_BYTES
+from .envelope import MAX_ENVELOPE_BYTES, Envelope
 from .errors import GossipError, PublishError, StreamProtocolError
 from .pubsub import Gossip
 from .streams import FramedStream
@@ -25,9 +25,15 @@ async def send_direct(
     gossip: Gossip, peer_id: str, topic: str, kind: str, payload: Mapping[str, Any], *, round: int = 0
 ) -> None:
     """Sign `payload` as for `publish` and deliver it to `peer_id` only. PublishError if it did not take it."""
+    await send_envelope(gossip, peer_id, gossip.sign(topic, kind, payload, round=round))
+
+
+async def send_envelope(gossip: Gossip, peer_id: str, envelope: Envelope) -> None:
+    """Deliver an envelope we signed to `peer_id` only. PublishError if it did not take it."""
     # Not run through our own validator first (publish does): the receiver's verdict comes back with its reason,
     # and recovering our own fresh signature would only cost another ~0.5 ms.
-    data = gossip.sign(topic, kind, payload, round=round).encode()
+    topic = envelope.topic
+    data = envelope.encode()
     try:
         stream = await gossip.host.open_stream(peer_id, DIRECT_PROTOCOL)
         try:

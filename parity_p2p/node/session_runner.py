@@ -14,6 +14,7 @@ signed proposal is kept, and two different ones from one leader for one round ar
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -47,7 +48,7 @@ from parity_p2p.consensus.proposal import (
 )
 from parity_p2p.consensus.timing import Collect, PollBackoff, collect_decision, round_window
 from parity_p2p.gossip.block_protocol import fetch_blocks
-from parity_p2p.gossip.direct import send_direct
+from parity_p2p.gossip.direct import send_direct, send_envelope
 from parity_p2p.gossip.envelope import Envelope
 from parity_p2p.gossip.errors import GossipError, UpdateRejected
 from parity_p2p.gossip.pubsub import GossipMessage
@@ -100,6 +101,8 @@ GENESIS = "genesis"  # base of round 1: the model every runner derives from the 
 SUBMIT_MARGIN_S = 2.0  # stop gathering attestations this long before failover, to get the transaction mined
 PUSH_ATTEMPTS = 20
 PUSH_RETRY_S = 0.1  # a leader refuses until it sees the new round open: retry often, ~2 s in all
+DIRECT_FANOUT_MAX = 8  # up to this many runners, round messages go to each directly (see _broadcast)
+FANOUT_WAIT_S = 1.0  # a direct send not answered by then: the message goes over gossip as well
 PUSH_GRACE_S = 1.0  # a leader pulls an announced update itself only if its sender's push has not begun by then
 BASE_MODEL_RETRY_S = 0.5
 
@@ -708,7 +711,9 @@ class SessionRunner:
         rs.closed_hint.set()  # the round is closed: our finalisation watch looks at the chain now
         self.ctx.emit("round.submitted", {"session": self.session_id, "round": rs.round, "model_cid": model_cid})
         closed = RoundClosedMessage(model_cid, bytes.fromhex(receipt.tx_hash.removeprefix("0x")), receipt.block_number)
-        await self._publish(ROUND_CLOSED_KIND.kind, closed.payload(), rs.round)
+        # Our own receipt ends the round here at once (and cancels this task): the others' hint must still go out.
+        with trio.CancelScope(shield=True), trio.move_on_after(2 * FANOUT_WAIT_S):
+            await self._publish(ROUND_CLOSED_KIND.kind, closed.payload(), rs.round)
 
     # ---- follower -----------------------------------------------------------------------------------------------
     def _spawn_verification(self, nursery: trio.Nursery, rs: RoundState, leader: str, p: ProposalMessage) -> None:
@@ -938,13 +943,43 @@ class SessionRunner:
             return gossip.sign(self.topic, kind, payload, round=round_number, version=version)
 
         try:
-            await gossip.publish_envelope(carrying_envelope(message, sign))
+            envelope = carrying_envelope(message, sign)
         except GossipError as exc:
             self._publish_failed(kind, exc)
+            return
+        await self._broadcast(kind, envelope)
 
     async def _publish(self, kind: str, payload: dict[str, Any], round_number: int) -> None:
         try:
-            await self.ctx.network.gossip.publish(self.topic, kind, payload, round=round_number)
+            envelope = self.ctx.network.gossip.sign(self.topic, kind, payload, round=round_number)
+        except GossipError as exc:
+            self._publish_failed(kind, exc)
+            return
+        await self._broadcast(kind, envelope)
+
+    async def _broadcast(self, kind: str, envelope: Envelope) -> None:
+        """`envelope` to every other runner: in a session of up to DIRECT_FANOUT_MAX runners straight to each over
+        /parity/direct/1.0.0 (each receives it once, where gossip hands every runner ~7 copies at 8 runners), and
+        over gossip when a direct send fails or takes over FANOUT_WAIT_S (the receivers' replay check drops a
+        second copy). Larger sessions gossip: a sender's streams grow with the session, gossip's copies stop at
+        the mesh degree (at 16 runners direct sending overloaded this 2-core machine: docs/performance.md)."""
+        gossip = self.ctx.network.gossip
+        peers = [peer for runner, peer in self.peer_of.items() if runner != self.me]
+        if peers and len(self.participants) <= DIRECT_FANOUT_MAX:
+            delivered: list[str] = []
+
+            async def send(peer: str) -> None:
+                with contextlib.suppress(GossipError), trio.move_on_after(FANOUT_WAIT_S):
+                    await send_envelope(gossip, peer, envelope)
+                    delivered.append(peer)
+
+            async with trio.open_nursery() as nursery:
+                for peer in peers:
+                    nursery.start_soon(send, peer)
+            if len(delivered) == len(peers):
+                return
+        try:
+            await gossip.publish_envelope(envelope)
         except GossipError as exc:
             self._publish_failed(kind, exc)
 

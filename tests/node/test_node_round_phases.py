@@ -64,6 +64,10 @@ async def test_every_round_records_its_phases_in_order_and_the_api_shows_them(
                     assert (local["pulled"], local["model_carried"]) == (0, True), local
                     carried += local["carried"]
         assert leaders == {1, 2}
+        # Three runners: round messages go to each runner directly, not over gossip (each node got at least the
+        # others' two announcements of each round that way; gossip alone would bring a pure follower none).
+        direct = [node.network.metrics.counters["gossip.direct_delivered"] for node in nodes]
+        assert min(direct) >= 4, direct
         # Followers found the others' updates already fetched (on announcement) when the proposal came: up to 2
         # per follower and round (the leader's and the other follower's); a prefetch may lose a race, not all.
         assert prefetched > 0 and carried > 0
