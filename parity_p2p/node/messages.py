@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -284,8 +285,7 @@ def carrying_envelope(
     """`message` signed (sign(payload, version)) with its content riding along when the envelope has room for it,
     else without: the content is then fetched by CID (e.g. a model beside 128 included updates)."""
     if message.version == 2:
-        try:
-            return sign(message.payload(), 2)  # signing encodes it: too large is a GossipError
-        except GossipError:
-            pass  # if the trouble is not the size, signing the bare message says so
+        # Signing encodes it: too large is a GossipError. If the trouble is not the size, signing bare says so.
+        with contextlib.suppress(GossipError):
+            return sign(message.payload(), 2)
     return sign(message.bare().payload(), 1)
