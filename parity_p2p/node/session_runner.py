@@ -601,10 +601,10 @@ class SessionRunner:
         if announcement is not None and announcement.body is not None and announcement.update_cid == cid:
             try:  # it came with its announcement: no transfer
                 if runner not in rs.updates:
+                    rs.stats.carried += 1
                     await self._accept_update(rs, runner, cid, announcement.body)
             finally:
                 rs.fetching.discard(runner)
-            rs.stats.carried += 1
             return
         peer = rs.peers.get(runner)
         if peer:

@@ -114,7 +114,7 @@ async def test_an_opener_that_reads_first_still_announces_the_stream_and_the_pro
             b.set_stream_handler(ECHO, greet)
             await a.connect(b.listen_addrs()[0])
             untouched = await a.open_stream(b.peer_id, ECHO)
-            await untouched.aclose()  # reset before a byte was sent: the listener never hears of it
+            await untouched.aclose()  # reset before a byte was sent (no SYN went out): the connection carries on
             stream = await a.open_stream(b.peer_id, ECHO)
             assert await stream.read_frame(64) == b"hello"
             await stream.aclose()
