@@ -1,61 +1,109 @@
-"""A signed gossip envelope sent to one peer over a stream, for messages only that peer needs.
+"""A signed gossip envelope sent to one peer over a kept stream, for round messages a session sends to each runner.
 
-A follower's attestation matters to the round's leader alone, yet gossip delivers it to every runner, ~7 copies
-each at 8 runners: a third of a round's gossip work (docs/performance.md). Sent directly it costs one stream. The
-receiver runs the same validator as for gossip (signature, membership, rounds, replays) and hands the message to
-the topic's subscribers exactly like a gossiped one, so the session code has one path for both. The sender falls
-back to gossip when the direct send fails.
+Gossip hands every runner ~7 copies of each message at 8 runners; sent directly each runner gets one. The receiver
+runs the same validator as for gossip (signature, membership, rounds, replays) and hands the message to the topic's
+subscribers exactly like a gossiped one, so the session code has one path for both. The sender falls back to gossip
+when the direct send fails.
+
+One stream per peer carries every direct message to it, each answered in order (`{"status": "OK"}` or
+`{"status": "DROPPED", "reason": ...}`): opening, negotiating and closing a stream per message cost more CPU than
+validating the message itself (a quarter of a node's CPU per round at 8 runners, docs/performance.md). A kept
+stream that broke (the peer restarted, its idle timeout closed it) is replaced once per send; a send cancelled
+mid-exchange discards its stream, since the answer it waited for could be read as the next message's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+import trio
+
 from .envelope import MAX_ENVELOPE_BYTES, Envelope
-from .errors import GossipError, PublishError, StreamProtocolError
+from .errors import GossipError, PublishError, StreamClosedEarly, StreamProtocolError, StreamTimeout
 from .pubsub import Gossip
 from .streams import FramedStream
 
-DIRECT_PROTOCOL = "/parity/direct/1.0.0"
+DIRECT_PROTOCOL = "/parity/direct/1.1.0"
+LINK_IDLE_S = 600.0
+"""A receiver ends a kept stream that brought nothing for this long (a session's runners send every round)."""
 _ANSWER_BYTES = 4096
+_LENGTH_PREFIX = 4
 
 
-async def send_direct(
-    gossip: Gossip, peer_id: str, topic: str, kind: str, payload: Mapping[str, Any], *, round: int = 0
-) -> None:
-    """Sign `payload` as for `publish` and deliver it to `peer_id` only. PublishError if it did not take it."""
-    await send_envelope(gossip, peer_id, gossip.sign(topic, kind, payload, round=round))
+@dataclass
+class _Link:
+    lock: trio.Lock = field(default_factory=trio.Lock)
+    stream: FramedStream | None = None
 
 
-async def send_envelope(gossip: Gossip, peer_id: str, envelope: Envelope) -> None:
-    """Deliver an envelope we signed to `peer_id` only. PublishError if it did not take it."""
-    # Not run through our own validator first (publish does): the receiver's verdict comes back with its reason,
-    # and recovering our own fresh signature would only cost another ~0.5 ms.
-    topic = envelope.topic
-    data = envelope.encode()
-    try:
-        stream = await gossip.host.open_stream(peer_id, DIRECT_PROTOCOL)
+class DirectChannel:
+    """Sends envelopes to single peers over kept streams and serves the peers' streams. One per network."""
+
+    def __init__(self, gossip: Gossip) -> None:
+        self.gossip = gossip
+        self._links: dict[str, _Link] = {}
+
+    def register(self) -> None:
+        self.gossip.host.set_stream_handler(DIRECT_PROTOCOL, self._serve_stream)
+
+    async def send_signed(
+        self, peer_id: str, topic: str, kind: str, payload: Mapping[str, Any], *, round: int = 0
+    ) -> None:
+        """Sign `payload` as for `publish` and deliver it to `peer_id` only. PublishError if it did not take it."""
+        await self.send(peer_id, self.gossip.sign(topic, kind, payload, round=round))
+
+    async def send(self, peer_id: str, envelope: Envelope) -> None:
+        """Deliver an envelope we signed to `peer_id` only. PublishError if it did not take it."""
+        # Not run through our own validator first (publish does): the receiver's verdict comes back with its reason.
+        data = envelope.encode()
+        link = self._links.setdefault(peer_id, _Link())
+        async with link.lock:
+            answer = await self._exchange(link, peer_id, envelope.topic, data)
+        if answer.get("status") != "OK":
+            raise PublishError(envelope.topic, f"{peer_id} dropped it: {answer.get('reason', '?')}")
+        self.gossip.metrics.count("gossip.direct_sent")
+
+    async def _exchange(self, link: _Link, peer_id: str, topic: str, data: bytes) -> dict[str, Any]:
+        while True:
+            kept = link.stream is not None
+            try:
+                if link.stream is None:
+                    link.stream = await self.gossip.host.open_stream(peer_id, DIRECT_PROTOCOL)
+                    self.gossip.metrics.count("gossip.direct_streams_opened")
+                await link.stream.write_frame(data)
+                return await link.stream.read_json(_ANSWER_BYTES, DIRECT_PROTOCOL)
+            except GossipError as exc:
+                await self._discard(link)
+                if kept:  # the kept stream had broken while idle: one fresh stream (a duplicate is a replay)
+                    self.gossip.metrics.count("gossip.direct_reopened")
+                    continue
+                raise PublishError(topic, f"direct send to {peer_id} failed: {exc}") from None
+            except BaseException:
+                await self._discard(link)
+                raise
+
+    async def _discard(self, link: _Link) -> None:
+        stream, link.stream = link.stream, None
+        if stream is not None:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+
+    async def _serve_stream(self, stream: FramedStream) -> None:
         try:
-            await stream.write_frame(data)
-            answer = await stream.read_json(_ANSWER_BYTES, DIRECT_PROTOCOL)
-        finally:
-            await stream.aclose()
-    except GossipError as exc:
-        raise PublishError(topic, f"direct send to {peer_id} failed: {exc}") from None
-    if answer.get("status") != "OK":
-        raise PublishError(topic, f"{peer_id} dropped it: {answer.get('reason', '?')}")
-    gossip.metrics.count("gossip.direct_sent")
-
-
-def register_direct_handler(gossip: Gossip) -> None:
-    async def handle(stream: FramedStream) -> None:
-        try:
-            data = await stream.read_frame(MAX_ENVELOPE_BYTES)
-            reason = await gossip.accept_direct(data, stream.peer_id)
-            await stream.write_json({"status": "OK"} if not reason else {"status": "DROPPED", "reason": reason})
-            await stream.close_write()
+            while True:
+                try:
+                    data = await stream.read_frame(MAX_ENVELOPE_BYTES, read_timeout_s=LINK_IDLE_S)
+                except StreamClosedEarly as closed:
+                    if closed.expected == _LENGTH_PREFIX and closed.received == 0:
+                        return  # the sender closed its end between messages
+                    raise
+                except StreamTimeout as idle:
+                    if idle.seconds >= LINK_IDLE_S:  # (a frame's own body waits far less)
+                        return
+                    raise
+                reason = await self.gossip.accept_direct(data, stream.peer_id)
+                await stream.write_json({"status": "OK"} if not reason else {"status": "DROPPED", "reason": reason})
         except StreamProtocolError as exc:
-            gossip.metrics.count(f"gossip.direct_failed.{type(exc).__name__}")
-
-    gossip.host.set_stream_handler(DIRECT_PROTOCOL, handle)
+            self.gossip.metrics.count(f"gossip.direct_failed.{type(exc).__name__}")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import trio
 from eth_account.signers.local import LocalAccount
 
-from .direct import register_direct_handler
+from .direct import DirectChannel
 from .discovery import Discovery, DiscoverySettings
 from .envelope import SigningDomain
 from .host import HostConfig, P2PHost
@@ -36,6 +36,7 @@ class Network:
 
     host: P2PHost
     gossip: Gossip
+    direct: DirectChannel
     discovery: Discovery
     metrics: GossipMetrics
 
@@ -54,8 +55,9 @@ async def serve(
     async with trio.open_nursery() as nursery:
         host: P2PHost = await nursery.start(serve_host, config.host, metrics)
         gossip: Gossip = await nursery.start(Gossip(host, account, validator).serve)
-        register_direct_handler(gossip)
+        direct = DirectChannel(gossip)
+        direct.register()
         discovery: Discovery = await nursery.start(
             Discovery(gossip, config.host.bootstrap, config.discovery).serve
         )
-        task_status.started(Network(host, gossip, discovery, metrics))
+        task_status.started(Network(host, gossip, direct, discovery, metrics))

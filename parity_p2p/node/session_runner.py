@@ -48,7 +48,6 @@ from parity_p2p.consensus.proposal import (
 )
 from parity_p2p.consensus.timing import Collect, PollBackoff, collect_decision, round_window
 from parity_p2p.gossip.block_protocol import fetch_blocks
-from parity_p2p.gossip.direct import send_direct, send_envelope
 from parity_p2p.gossip.envelope import Envelope
 from parity_p2p.gossip.errors import GossipError, UpdateRejected
 from parity_p2p.gossip.pubsub import GossipMessage
@@ -928,7 +927,7 @@ class SessionRunner:
         peer = self.peer_of.get(leader)
         if peer and leader != self.me:
             try:
-                await send_direct(self.ctx.network.gossip, peer, self.topic, kind, payload, round=round_number)
+                await self.ctx.network.direct.send_signed(peer, self.topic, kind, payload, round=round_number)
                 return
             except GossipError as exc:
                 logger.info("session %d: direct %s to %s failed (%s); gossiping it", self.session_id, kind, leader, exc)
@@ -959,18 +958,18 @@ class SessionRunner:
 
     async def _broadcast(self, kind: str, envelope: Envelope) -> None:
         """`envelope` to every other runner: in a session of up to DIRECT_FANOUT_MAX runners straight to each over
-        /parity/direct/1.0.0 (each receives it once, where gossip hands every runner ~7 copies at 8 runners), and
+        /parity/direct/1.1.0 (each receives it once, where gossip hands every runner ~7 copies at 8 runners), and
         over gossip when a direct send fails or takes over FANOUT_WAIT_S (the receivers' replay check drops a
         second copy). Larger sessions gossip: a sender's streams grow with the session, gossip's copies stop at
         the mesh degree (at 16 runners direct sending overloaded this 2-core machine: docs/performance.md)."""
         gossip = self.ctx.network.gossip
         peers = [peer for runner, peer in self.peer_of.items() if runner != self.me]
-        if peers and len(self.participants) <= DIRECT_FANOUT_MAX:
+        if peers and self._fans_out_directly():
             delivered: list[str] = []
 
             async def send(peer: str) -> None:
                 with contextlib.suppress(GossipError), trio.move_on_after(FANOUT_WAIT_S):
-                    await send_envelope(gossip, peer, envelope)
+                    await self.ctx.network.direct.send(peer, envelope)
                     delivered.append(peer)
 
             async with trio.open_nursery() as nursery:
@@ -982,6 +981,9 @@ class SessionRunner:
             await gossip.publish_envelope(envelope)
         except GossipError as exc:
             self._publish_failed(kind, exc)
+
+    def _fans_out_directly(self) -> bool:
+        return len(self.participants) <= DIRECT_FANOUT_MAX
 
     def _publish_failed(self, kind: str, exc: GossipError) -> None:
         self.ctx.emit("gossip.publish_failed", {"session": self.session_id, "kind": kind, "reason": str(exc)})

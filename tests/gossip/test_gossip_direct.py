@@ -1,4 +1,4 @@
-"""Direct envelopes: one peer gets a signed message over a stream, through the same validator as gossip."""
+"""Direct envelopes: one peer gets a signed message over a kept stream, through the same validator as gossip."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 import trio
 from gossip_helpers import NOTE, ChainView, start_networks, wait_until
 
-from parity_p2p.gossip.direct import DIRECT_PROTOCOL, send_direct
+from parity_p2p.gossip import direct
+from parity_p2p.gossip.direct import DIRECT_PROTOCOL
 from parity_p2p.gossip.errors import PublishError
 from parity_p2p.gossip.topics import session_topic
 
@@ -23,7 +24,7 @@ async def test_a_direct_message_reaches_only_its_peer_and_is_validated_like_goss
         async with start_networks(tmp_path, chain, accounts) as (a, b, c):
             await wait_until(lambda: len(a.host.connected_peers()) == 2, what="a connected to b and c")
             async with b.gossip.subscribe(TOPIC) as at_b, c.gossip.subscribe(TOPIC) as at_c:
-                await send_direct(a.gossip, b.host.peer_id, TOPIC, NOTE.kind, {"text": "for b only"}, round=0)
+                await a.direct.send_signed(b.host.peer_id, TOPIC, NOTE.kind, {"text": "for b only"}, round=0)
                 with trio.fail_after(5):
                     message = await at_b.receive()
                 assert message.envelope.payload == {"text": "for b only"}
@@ -33,19 +34,54 @@ async def test_a_direct_message_reaches_only_its_peer_and_is_validated_like_goss
                 assert at_c.statistics().current_buffer_used == 0, "a direct message went to a third peer"
                 assert b.metrics.counters["gossip.direct_delivered"] == 1
 
-                # The same envelope again is a replay; a changed payload breaks the signature: both refused.
+                # The same envelope again is a replay; a changed payload breaks the signature: both refused, and
+                # the stream goes on carrying the next message.
                 envelope = a.gossip.sign(TOPIC, NOTE.kind, {"text": "once"})
                 forged = dataclasses.replace(envelope, payload={"text": "twice"}).encode()
+                stream = await a.host.open_stream(b.host.peer_id, DIRECT_PROTOCOL)
                 for data, reason in [(envelope.encode(), ""), (envelope.encode(), "replay"), (forged, "signature")]:
-                    stream = await a.host.open_stream(b.host.peer_id, DIRECT_PROTOCOL)
                     await stream.write_frame(data)
                     answer = await stream.read_json(4096, DIRECT_PROTOCOL)
-                    await stream.aclose()
                     assert (answer["status"] == "OK") == (not reason), answer
                     assert reason in answer.get("reason", "").lower(), answer
+                await stream.aclose()
                 with trio.fail_after(5):
                     assert (await at_b.receive()).envelope.payload == {"text": "once"}
 
             # Nobody at b listens to the topic any more: refused with the reason, for the sender to fall back.
             with pytest.raises(PublishError, match="not subscribed"):
-                await send_direct(a.gossip, b.host.peer_id, TOPIC, NOTE.kind, {"text": "x"})
+                await a.direct.send_signed(b.host.peer_id, TOPIC, NOTE.kind, {"text": "x"})
+
+
+async def test_direct_messages_to_a_peer_share_one_stream_and_a_broken_one_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(direct, "LINK_IDLE_S", 1.0)  # the receiver ends a quiet stream after a second
+    chain = ChainView()
+    accounts = [chain.new_runner(7) for _ in range(2)]
+    with trio.fail_after(45):
+        async with start_networks(tmp_path, chain, accounts) as (a, b):
+            await wait_until(lambda: len(a.host.connected_peers()) == 1, what="a connected to b")
+            async with b.gossip.subscribe(TOPIC) as at_b:
+                for number in range(5):
+                    await a.direct.send_signed(b.host.peer_id, TOPIC, NOTE.kind, {"text": str(number)})
+                texts = [(await at_b.receive()).envelope.payload["text"] for _ in range(5)]
+                assert texts == ["0", "1", "2", "3", "4"]
+                assert a.metrics.counters["gossip.direct_streams_opened"] == 1
+
+                # Concurrent sends to one peer take turns on its stream: every answer reaches its own sender.
+                async with trio.open_nursery() as nursery:
+                    for number in range(5, 10):
+                        nursery.start_soon(
+                            a.direct.send_signed, b.host.peer_id, TOPIC, NOTE.kind, {"text": str(number)}
+                        )
+                texts = [(await at_b.receive()).envelope.payload["text"] for _ in range(5)]
+                assert sorted(texts) == list("56789")
+                assert a.metrics.counters["gossip.direct_streams_opened"] == 1
+
+                await trio.sleep(2.0)  # b closed the idle stream: the next send finds it broken and opens another
+                await a.direct.send_signed(b.host.peer_id, TOPIC, NOTE.kind, {"text": "after idle"})
+                assert (await at_b.receive()).envelope.payload["text"] == "after idle"
+                assert a.metrics.counters["gossip.direct_streams_opened"] == 2
+                assert a.metrics.counters["gossip.direct_reopened"] == 1
+                assert b.metrics.counters["gossip.direct_delivered"] == 11
