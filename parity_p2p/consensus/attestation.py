@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
+
+from parity_p2p.eth_signing import SignatureError, domain_separator, recover_address, sign_digest, typed_digest, word
 
 DOMAIN_NAME = "ParityP2P"
 DOMAIN_VERSION = "1"
@@ -101,20 +101,29 @@ def typed_data(kind: StatementKind, domain: SigningDomain, statement: RoundState
     }
 
 
-def _signable(kind: StatementKind, domain: SigningDomain, statement: RoundStatement) -> SignableMessage:
-    return encode_typed_data(full_message=typed_data(kind, domain, statement))
+_TYPE_HASHES = {
+    kind: keccak(text=f"{kind.value}(uint256 sessionId,uint32 round,string modelCid,bytes32 updatesRoot)")
+    for kind in StatementKind
+}
 
 
 def digest(kind: StatementKind, domain: SigningDomain, statement: RoundStatement) -> bytes:
-    """The 32-byte EIP-712 digest (what the contract's `attestationDigest` / `proposalDigest` return)."""
-    message = _signable(kind, domain, statement)
-    # EIP-191 version 0x01: keccak256(0x19 || 0x01 || domainSeparator || structHash)
-    return keccak(b"\x19" + message.version + message.header + message.body)
+    """The 32-byte EIP-712 digest (what the contract's `attestationDigest` / `proposalDigest` return); the struct
+    hash is built by hand (eth_signing.py says why), `typed_data` gives the same message for wallets."""
+    struct_hash = keccak(
+        _TYPE_HASHES[kind]
+        + word(statement.session_id)
+        + word(statement.round)
+        + keccak(text=statement.model_cid)
+        + statement.updates_root
+    )
+    separator = domain_separator(DOMAIN_NAME, DOMAIN_VERSION, domain.chain_id, domain.verifying_contract)
+    return typed_digest(separator, struct_hash)
 
 
 def sign(kind: StatementKind, account: LocalAccount, domain: SigningDomain, statement: RoundStatement) -> bytes:
     """A 65-byte r||s||v signature (v = 27/28, low s) over the statement."""
-    return bytes(account.sign_message(_signable(kind, domain, statement)).signature)
+    return sign_digest(account, digest(kind, domain, statement))
 
 
 def recover(kind: StatementKind, domain: SigningDomain, statement: RoundStatement, signature: bytes) -> str:
@@ -122,10 +131,9 @@ def recover(kind: StatementKind, domain: SigningDomain, statement: RoundStatemen
     if len(signature) != 65:
         raise AttestationInputError(f"a signature is 65 bytes (r||s||v), got {len(signature)}")
     try:
-        signer = Account.recover_message(_signable(kind, domain, statement), signature=signature)
-    except ValueError as exc:  # eth_keys rejects v/s out of range
+        return recover_address(digest(kind, domain, statement), signature)
+    except SignatureError as exc:  # v, r or s out of range, or s not canonical
         raise AttestationInputError(f"signature does not recover: {exc}") from None
-    return to_checksum_address(signer)
 
 
 def attestation_digest(domain: SigningDomain, statement: RoundStatement) -> bytes:

@@ -17,12 +17,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_abi.abi import encode as abi_encode
-from eth_account import Account
-from eth_account.messages import SignableMessage
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
+
+from parity_p2p.eth_signing import (
+    SignatureError,
+    domain_separator,
+    recover_address,
+    sign_digest,
+    typed_digest,
+    word,
+)
 
 from .errors import EnvelopeError
 
@@ -37,7 +43,6 @@ DOMAIN_NAME = "ParityP2P-gossip"
 DOMAIN_VERSION = "1"
 NONCE_BYTES = 32
 
-_EIP712_DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 GOSSIP_MESSAGE_TYPE = (
     "GossipMessage(string kind,uint16 version,address sender,string topic,uint256 sessionId,uint32 round,"
     "uint64 timestampMs,bytes32 nonce,bytes32 payloadHash)"
@@ -70,24 +75,16 @@ class SigningDomain:
             raise EnvelopeError("bad_domain", f"not an address: {self.verifying_contract!r}")
 
     def separator(self) -> bytes:
-        return _domain_separator(self.chain_id, self.verifying_contract)
+        return domain_separator(DOMAIN_NAME, DOMAIN_VERSION, self.chain_id, self.verifying_contract)
 
 
-@functools.lru_cache(maxsize=64)
-def _domain_separator(chain_id: int, verifying_contract: str) -> bytes:
-    """Asked for every message signed or checked; a node has one or two domains, so it is worth keeping."""
-    return keccak(
-        abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [
-                keccak(text=_EIP712_DOMAIN_TYPE),
-                keccak(text=DOMAIN_NAME),
-                keccak(text=DOMAIN_VERSION),
-                chain_id,
-                to_checksum_address(verifying_contract),
-            ],
-        )
-    )
+_GOSSIP_MESSAGE_TYPE_HASH = keccak(text=GOSSIP_MESSAGE_TYPE)
+
+
+@functools.lru_cache(maxsize=256)
+def _text_hash(text: str) -> bytes:
+    """keccak of a kind or topic name: a node uses a handful of each."""
+    return keccak(text=text)
 
 
 @dataclass(frozen=True)
@@ -109,32 +106,23 @@ class Envelope:
         return keccak(canonical_json(dict(self.payload)))
 
     def struct_hash(self) -> bytes:
+        # abi.encode of static fields: one 32-byte word each (the sender's checksum was checked on decode).
         return keccak(
-            abi_encode(
-                ["bytes32", "bytes32", "uint16", "address", "bytes32", "uint256", "uint32", "uint64", "bytes32",
-                 "bytes32"],
-                [
-                    keccak(text=GOSSIP_MESSAGE_TYPE),
-                    keccak(text=self.kind),
-                    self.version,
-                    self.sender,
-                    keccak(text=self.topic),
-                    self.session_id,
-                    self.round,
-                    self.timestamp_ms,
-                    self.nonce,
-                    self.payload_hash(),
-                ],
-            )
+            _GOSSIP_MESSAGE_TYPE_HASH
+            + _text_hash(self.kind)
+            + word(self.version)
+            + bytes.fromhex(self.sender[2:]).rjust(32, b"\0")
+            + _text_hash(self.topic)
+            + word(self.session_id)
+            + word(self.round)
+            + word(self.timestamp_ms)
+            + self.nonce
+            + self.payload_hash()
         )
-
-    def signable(self, domain: SigningDomain) -> SignableMessage:
-        # EIP-191 version 0x01 is EIP-712: header = domain separator, body = struct hash.
-        return SignableMessage(version=b"\x01", header=domain.separator(), body=self.struct_hash())
 
     def digest(self, domain: SigningDomain) -> bytes:
         """The 32-byte EIP-712 digest a contract would pass to ecrecover."""
-        return keccak(b"\x19\x01" + domain.separator() + self.struct_hash())
+        return typed_digest(domain.separator(), self.struct_hash())
 
     def encode(self) -> bytes:
         """Canonical JSON wire form; raises EnvelopeError("too_large") above MAX_ENVELOPE_BYTES."""
@@ -183,21 +171,18 @@ def sign_envelope(
         payload=dict(payload),
     )
     _check_fields(unsigned)
-    signed = account.sign_message(unsigned.signable(domain))
-    envelope = Envelope(**{**unsigned.__dict__, "signature": bytes(signed.signature)})
+    signature = sign_digest(account, unsigned.digest(domain))
+    envelope = Envelope(**{**unsigned.__dict__, "signature": signature})
     envelope.encode()  # size check before anyone relies on it
     return envelope
 
 
 def recover_signer(envelope: Envelope, domain: SigningDomain) -> str:
     """The checksum address that signed the envelope; EnvelopeError("bad_signature") if none can be recovered."""
-    if len(envelope.signature) != 65:
-        raise EnvelopeError("bad_signature", f"signature has {len(envelope.signature)} bytes, expected 65")
     try:
-        signer: str = Account.recover_message(envelope.signable(domain), signature=envelope.signature)
-    except Exception as exc:  # eth-keys raises several types (BadSignature, ValueError) for junk signatures
+        return recover_address(envelope.digest(domain), envelope.signature)
+    except SignatureError as exc:
         raise EnvelopeError("bad_signature", f"cannot recover signer: {exc}") from None
-    return signer
 
 
 def verify_envelope(envelope: Envelope, domain: SigningDomain) -> None:

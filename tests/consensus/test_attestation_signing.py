@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import pytest
 from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 
 from parity_p2p.consensus.attestation import (
     AttestationInputError,
     RoundStatement,
     SigningDomain,
+    StatementKind,
     attestation_digest,
     proposal_digest,
     recover_attestation_signer,
     recover_proposal_signer,
     sign_attestation,
     sign_proposal,
+    typed_data,
 )
+
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 DOMAIN = SigningDomain(31337, "0x" + "ab" * 20)
 STATEMENT = RoundStatement(3, 2, "bafkreimodel", keccak(b"root"))
@@ -77,3 +82,31 @@ def test_bad_statement_or_domain(build: object) -> None:
 def test_bad_signature_length() -> None:
     with pytest.raises(AttestationInputError, match="65 bytes"):
         recover_attestation_signer(DOMAIN, STATEMENT, b"\x01" * 64)
+
+
+def test_signatures_are_the_bytes_eth_account_makes_for_the_wallet_typed_data() -> None:
+    # The digest and signature are built by hand (eth_signing.py); a wallet signing typed_data() must agree.
+    for kind, sign in [(StatementKind.ATTESTATION, sign_attestation), (StatementKind.PROPOSAL, sign_proposal)]:
+        reference = Account.sign_message(
+            encode_typed_data(full_message=typed_data(kind, DOMAIN, STATEMENT)), ACCOUNT.key
+        ).signature
+        assert sign(ACCOUNT, DOMAIN, STATEMENT) == bytes(reference)
+
+
+def test_a_mirrored_high_s_signature_is_refused_as_the_contract_refuses_it() -> None:
+    # (r, n - s, v ^ 1) recovers the same signer, but OpenZeppelin's ECDSA reverts on it: a leader that took it
+    # would see its submitRound revert, so a runner could stall a round with its own mirrored attestation.
+    signature = sign_attestation(ACCOUNT, DOMAIN, STATEMENT)
+    s = int.from_bytes(signature[32:64], "big")
+    mirrored = signature[:32] + (SECP256K1_ORDER - s).to_bytes(32, "big") + bytes([55 - signature[64]])
+    with pytest.raises(AttestationInputError, match="upper half"):
+        recover_attestation_signer(DOMAIN, STATEMENT, mirrored)
+
+
+def test_v_as_0_or_1_recovers_like_27_or_28_and_any_other_v_is_refused() -> None:
+    signature = sign_attestation(ACCOUNT, DOMAIN, STATEMENT)
+    assert recover_attestation_signer(DOMAIN, STATEMENT, signature[:64] + bytes([signature[64] - 27])) == (
+        ACCOUNT.address
+    )
+    with pytest.raises(AttestationInputError, match="v is 29"):
+        recover_attestation_signer(DOMAIN, STATEMENT, signature[:64] + bytes([29]))

@@ -63,6 +63,19 @@ def test_digest_is_the_eip712_digest_eth_account_computes() -> None:
     }
     assert _hash_eip191_message(encode_typed_data(full_message=typed)) == envelope.digest(DOMAIN)
     assert Account._recover_hash(envelope.digest(DOMAIN), signature=envelope.signature) == ACCOUNT.address
+    # Signed by hand over that digest (eth_signing.py): the very bytes eth-account makes for the typed data.
+    reference = Account.sign_message(encode_typed_data(full_message=typed), ACCOUNT.key).signature
+    assert envelope.signature == bytes(reference)
+
+
+def test_a_mirrored_high_s_signature_is_refused() -> None:
+    envelope = _signed()
+    s = int.from_bytes(envelope.signature[32:64], "big")
+    order = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    mirrored = envelope.signature[:32] + (order - s).to_bytes(32, "big") + bytes([55 - envelope.signature[64]])
+    assert Account._recover_hash(envelope.digest(DOMAIN), signature=mirrored) == ACCOUNT.address  # same signer...
+    with pytest.raises(EnvelopeError, match="upper half"):  # ...but not canonical: refused, as the contracts do
+        recover_signer(dataclasses.replace(envelope, signature=mirrored), DOMAIN)
 
 
 def test_roundtrip_and_tampering() -> None:
