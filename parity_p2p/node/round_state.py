@@ -63,6 +63,7 @@ class RoundStats:
     pulled: int = 0  # others' updates this node fetched by CID (a leader normally has them pushed instead)
     carried: int = 0  # others' updates taken from their announcement (small ones ride along: no fetch)
     model_carried: bool = False  # the proposal we checked brought its model along (no fetch)
+    base_reused: bool = False  # the base model was the one this node decoded while proposing or checking it
     phases: RoundPhases = field(default_factory=RoundPhases)
 
 

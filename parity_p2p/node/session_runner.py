@@ -55,9 +55,10 @@ from parity_p2p.gossip.topics import session_topic
 from parity_p2p.gossip.update_protocol import UpdateOffer, Verdict, push_update
 from parity_p2p.learning.errors import LearningError
 from parity_p2p.learning.server_state import pack
-from parity_p2p.learning.strategies import State
-from parity_p2p.learning.trainer import training_threads
+from parity_p2p.learning.strategies import AggregateResult, State
+from parity_p2p.learning.trainer import Metrics, training_threads
 from parity_p2p.node.context import NodeContext
+from parity_p2p.node.cpu_work import run_sized
 from parity_p2p.node.errors import UpdateRefused
 from parity_p2p.node.messages import (
     ATTESTATION_KIND,
@@ -92,6 +93,7 @@ from parity_p2p.storage.content import FirstSource
 from parity_p2p.storage.errors import StorageError
 from parity_p2p.storage.importer import compute_cid
 from parity_p2p.storage.multiformats import Cid
+from parity_p2p.storage.write_behind import WriteBehind
 
 logger = logging.getLogger(__name__)
 
@@ -150,12 +152,19 @@ class SessionRunner:
         self._round_nursery: trio.Nursery | None = None
         self._quorum: int | None = None  # attestations submitRound needs: fixed once the session is active
         self._closed: tuple[int, RoundRecord] | None = None  # the last round seen finalised (the next one's base)
+        # (CID, model, server state) of the last model file this node decoded while proposing or checking it: the
+        # next round's base when the chain finalises that CID (decoding it again cost a round ~20 ms at 8 nodes).
+        self._decoded: tuple[str, State, State] | None = None
+        self._write_behind = WriteBehind(
+            ctx.store, lambda reason: ctx.emit("update.store_failed", {"session": session_id, "reason": reason})
+        )
 
     # ---- lifecycle ----------------------------------------------------------------------------------------------
     async def run(self) -> None:
         """Play every round until the session leaves the Active state; then claim the reward if configured."""
         await self._load()
         async with self.ctx.network.gossip.subscribe(self.topic) as inbox, trio.open_nursery() as nursery:
+            nursery.start_soon(self._write_behind.run)
             nursery.start_soon(self._receive, inbox, nursery)
             await self._rounds()
             nursery.cancel_scope.cancel()
@@ -271,6 +280,10 @@ class SessionRunner:
             record = self._closed[1]
         else:
             record = await self.ctx.chain.sessions.get_round(self.session_id, number - 1)
+        decoded = self._decoded
+        if decoded is not None and decoded[0] == record.model_cid:
+            self._round(number).stats.base_reused = True
+            return decoded
         data = await self._fetch_base_model(record.model_cid)
         model, server_state = await trio.to_thread.run_sync(read_global, work, data, template)
         return record.model_cid, model, server_state
@@ -351,14 +364,15 @@ class SessionRunner:
         announcement = UpdateAnnouncement(cid, made.metrics.data_size, made.metrics.loss, made.metrics.seconds, body)
         leader = self._leader_now(rs)
         # The push to the leader is on the round's critical path: it starts at once, beside the announcement and
-        # the decoding of our own copy (which we need only if we lead or verify).
+        # the decoding of our own copy (which we need only if we lead or verify). A small update sent straight to
+        # every runner reaches the leader inside its announcement: pushing it too would move it twice.
         async with trio.open_nursery() as nursery:
             if body is not None:
                 nursery.start_soon(self.ctx.store.aadd, body)
-            if leader != self.me:
+            if leader != self.me and (body is None or not self._fans_out_directly()):
                 nursery.start_soon(self._push, rs, leader, cid, made.data)
             nursery.start_soon(self._publish_carrying, UPDATE_KIND.kind, announcement, rs.round)
-            update, _ = await trio.to_thread.run_sync(self._read_update, rs, made.data, self.me)
+            update, _ = await run_sized(len(made.data), lambda: self._read_update(rs, made.data, self.me))
             rs.updates[self.me] = (update, cid)
             rs.poke()
         self.ctx.emit("update.sent", {"session": self.session_id, "round": rs.round, "cid": cid})
@@ -478,13 +492,13 @@ class SessionRunner:
         if self.secure is not None:
             return await self.secure.accept(rs, sender, cid, data)
 
-        def check() -> Any:  # one thread hop for both: on a busy machine each hop costs a scheduling delay
+        def check() -> Any:
             if compute_cid(data) != cid:
                 return None
             return self._read_update(rs, data, sender)[0]
 
         try:
-            update = await trio.to_thread.run_sync(check)
+            update = await run_sized(len(data), check)
             if update is None:
                 self._emit_rejected(rs.round, sender, "the bytes do not hash to the announced CID")
                 return "the bytes do not hash to the announced CID"
@@ -493,9 +507,9 @@ class SessionRunner:
             return str(exc)
         rs.updates.setdefault(sender, (update, cid))
         rs.poke()  # counted before it is stored: a leader waiting for the last update need not wait for our disk
-        # Not fsynced: a peer's update can be fetched again from its sender (who keeps its own durably) or the
-        # leader; a copy torn by a power loss fails its hash check on read and counts as missing.
-        await self.ctx.store.aadd(data, durable=False)
+        # Stored behind, not fsynced: a peer's update can be fetched again from its sender (who keeps its own
+        # durably) or the leader; a copy torn by a power loss fails its hash check on read and counts as missing.
+        await self._write_behind.add(data)
         return ""
 
     def _emit_rejected(self, round_number: int, sender: str, reason: str) -> None:
@@ -578,12 +592,16 @@ class SessionRunner:
 
     def _may_pull(self, rs: RoundState, runner: str) -> bool:
         """Whether to fetch `runner`'s announced update now. Not while its push is arriving, and as the leader
-        (whom the runner pushes to) only after PUSH_GRACE_S: the announcement usually comes a moment before the
-        push, and pulling it too would move and validate the same bytes twice on the round's critical path."""
+        (whom the runner pushes to) only after PUSH_GRACE_S unless the announcement carries the update: the
+        announcement usually comes a moment before the push, and pulling it too would move and validate the same
+        bytes twice on the round's critical path."""
         if runner == self.me or runner in rs.updates or runner in rs.fetching or runner in rs.incoming:
             return False
         if self._leader_now(rs) != self.me:
             return True
+        announcement = rs.announcements.get(runner)
+        if announcement is not None and announcement.body is not None:
+            return True  # it came with the announcement: nothing to transfer, no push to wait for
         announced = rs.announced_at.get(runner)
         if announced is None:
             return True
@@ -644,8 +662,16 @@ class SessionRunner:
         assert state is not None and self.view is not None
         received = dict(rs.updates)
         updates = [u for u, _ in received.values()]
+
+        def build() -> tuple[AggregateResult, Metrics, bytes, tuple[State, State]]:
+            # One thread hop for all: on a busy machine each hop waits for a scheduling turn.
+            result = aggregate(work, rs.round, state, updates, rs.server_state)
+            metrics = evaluate_state(work, result.state)
+            model_bytes = encode_global(work, rs.round, result, metrics)
+            return result, metrics, model_bytes, read_global(work, model_bytes, state)
+
         try:
-            result = await trio.to_thread.run_sync(aggregate, work, rs.round, state, updates, rs.server_state)
+            result, metrics, model_bytes, decoded = await trio.to_thread.run_sync(build)
         except LearningError as exc:  # e.g. Krum after dropouts left too few updates: no proposal, failover decides
             self.ctx.emit("round.aggregate_failed", {"session": self.session_id, "round": rs.round, "reason": str(exc)})
             return
@@ -654,9 +680,8 @@ class SessionRunner:
                 "update.screened",
                 {"session": self.session_id, "round": rs.round, "runner": screened.runner, "reason": screened.reason},
             )
-        metrics = await trio.to_thread.run_sync(evaluate_state, work, result.state)
-        model_bytes = await trio.to_thread.run_sync(encode_global, work, rs.round, result, metrics)
         model_cid = await self.ctx.store.aadd(model_bytes)
+        self._decoded = (model_cid, *decoded)
         phases = rs.stats.phases
         phases.aggregated = phases.now()
         ordered = sorted(received, key=lambda r: int(r, 16))
@@ -785,7 +810,7 @@ class SessionRunner:
             source = self._from_peer(rs.peers.get(runner))
             try:
                 data = await self.ctx.store.aget(cid, max_size=limit, durable=False, first=source)  # re-fetchable
-                updates[index] = (await trio.to_thread.run_sync(self._read_update, rs, data, runner))[0]
+                updates[index] = (await run_sized(len(data), lambda: self._read_update(rs, data, runner)))[0]
             except (StorageError, LearningError, UpdateMismatch) as exc:
                 failures.append(f"cannot recompute: {exc}")
 
@@ -810,11 +835,15 @@ class SessionRunner:
         if failures:
             return failures[:1]
         ordered_input = [updates[i] for i in range(len(p.included))]
+
+        def recompute() -> tuple[AggregateResult, tuple[State, State]]:
+            return aggregate(work, rs.round, state, ordered_input, rs.server_state), read_global(work, model[0], state)
+
         try:
-            result = await trio.to_thread.run_sync(aggregate, work, rs.round, state, ordered_input, rs.server_state)
-            proposed, proposed_server = await trio.to_thread.run_sync(read_global, work, model[0], state)
+            result, (proposed, proposed_server) = await trio.to_thread.run_sync(recompute)
         except (LearningError, UpdateMismatch) as exc:
             return [f"cannot recompute: {exc}"]
+        self._decoded = (p.model_cid, proposed, proposed_server)  # decoded from bytes that hash to model_cid
         ordered = sorted(ordered_input, key=lambda u: int(u.runner, 16))  # the order `aggregate` indexes `included` by
         used = [ordered[i].runner for i in result.included]
         # The server state is part of the model file (learning/server_state.py): a forged one is a wrong model.
@@ -830,13 +859,16 @@ class SessionRunner:
         work, state = self._work(), rs.global_state
         assert state is not None
         try:
-            proposed, _ = await trio.to_thread.run_sync(
-                read_global, work, await self.ctx.store.aget(p.model_cid), state
-            )
-            base = await trio.to_thread.run_sync(evaluate_state, work, state)
-            after = await trio.to_thread.run_sync(evaluate_state, work, proposed)
+            data = await self.ctx.store.aget(p.model_cid)
+
+            def check() -> tuple[tuple[State, State], Metrics, Metrics]:
+                decoded = read_global(work, data, state)
+                return decoded, evaluate_state(work, state), evaluate_state(work, decoded[0])
+
+            (proposed, proposed_server), base, after = await trio.to_thread.run_sync(check)
         except (StorageError, LearningError) as exc:
             return [f"cannot check the model: {exc}"]
+        self._decoded = (p.model_cid, proposed, proposed_server)
         return light_model_problems(base.loss, after.loss)
 
     # ---- gossip in ----------------------------------------------------------------------------------------------

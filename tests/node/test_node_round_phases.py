@@ -50,12 +50,15 @@ async def test_every_round_records_its_phases_in_order_and_the_api_shows_them(
                 phases = local["phases"]
                 assert phases["opened_at"] > 0
                 _in_order(phases, FOLLOWER_ORDER)
+                # Round 2 opens on the model this node decoded while proposing or checking round 1: not again.
+                assert local["base_reused"] == (info.round > 1), local
                 if local["led"] and phases["receipt"] is not None:
                     leaders.add(info.round)
                     _in_order(phases, LEADER_ORDER)
                     assert phases["receipt"] <= phases["finalized_seen"]
-                    # The followers pushed their updates: the leader must not also pull them by CID.
-                    assert (local["pulled"], local["bytes_received"] > 0) == (0, True), local
+                    # The followers' updates came inside their announcements, sent to each runner: no push (the
+                    # update would move twice) and no pull by CID.
+                    assert (local["pulled"], local["bytes_received"], local["carried"]) == (0, 0, 2), local
                 else:
                     _in_order(phases, VERIFY_ORDER)
                     assert local["check"] == "recomputed"
