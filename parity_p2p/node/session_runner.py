@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from eth_utils.address import to_checksum_address
 from parity_p2p.chain import ChainError, Contribution, RoundResult, SessionStatus, SessionView
 from parity_p2p.chain.types import Proposal, RoundRecord
 from parity_p2p.consensus.attestation import (
+    AttestationInputError,
     RoundStatement,
     SigningDomain,
     recover_attestation_signer,
@@ -106,6 +107,20 @@ DIRECT_FANOUT_MAX = 8  # up to this many runners, round messages go to each dire
 FANOUT_WAIT_S = 1.0  # a direct send not answered by then: the message goes over gossip as well
 PUSH_GRACE_S = 1.0  # a leader pulls an announced update itself only if its sender's push has not begun by then
 BASE_MODEL_RETRY_S = 0.5
+
+
+def _signer(
+    recover: Callable[[SigningDomain, RoundStatement, bytes], str],
+    domain: SigningDomain,
+    statement: RoundStatement,
+    signature: bytes,
+) -> str:
+    """Who signed a proposal or attestation; a signature nobody can have made (a junk or mirrored one, sent by a
+    participant) is a MessageError like any other bad payload, not an error that ends the session's runner."""
+    try:
+        return recover(domain, statement, signature)
+    except AttestationInputError as exc:
+        raise MessageError(str(exc)) from None
 
 
 class SessionSetupError(RuntimeError):
@@ -905,7 +920,7 @@ class SessionRunner:
 
     def _on_proposal(self, rs: RoundState, sender: str, p: ProposalMessage, nursery: trio.Nursery) -> None:
         statement = RoundStatement(self.session_id, rs.round, p.model_cid, p.updates_root)
-        signer = runner_id(recover_proposal_signer(self.domain, statement, p.signature))
+        signer = runner_id(_signer(recover_proposal_signer, self.domain, statement, p.signature))
         if signer != sender:
             raise MessageError(f"proposal signed by {signer}, sent by {sender}")
         evidence = self.book.record(
@@ -922,7 +937,7 @@ class SessionRunner:
         if runner_id(a.leader) != self.me:
             return  # only the addressed leader collects; others just relay
         statement = RoundStatement(self.session_id, rs.round, a.model_cid, a.updates_root)
-        signer = runner_id(recover_attestation_signer(self.domain, statement, a.signature))
+        signer = runner_id(_signer(recover_attestation_signer, self.domain, statement, a.signature))
         if signer != sender:
             raise MessageError(f"attestation signed by {signer}, sent by {sender}")
         rs.attestations.setdefault((a.model_cid, a.updates_root), {})[sender] = a.signature

@@ -40,7 +40,7 @@ from fixtures.node_network import (
 
 from parity_p2p.chain import ChainClient, Contribution
 from parity_p2p.chain.events import EquivocationSlashed, RewardCredited
-from parity_p2p.consensus.attestation import RoundStatement, sign_proposal
+from parity_p2p.consensus.attestation import RoundStatement, sign_attestation, sign_proposal
 from parity_p2p.consensus.attestation import SigningDomain as AttestationDomain
 from parity_p2p.consensus.contribution import IncludedUpdate
 from parity_p2p.consensus.merkle import update_digest, updates_root
@@ -54,7 +54,14 @@ from parity_p2p.gossip.topics import session_topic
 from parity_p2p.gossip.update_protocol import UPDATE_PROTOCOL, UpdateOffer, push_update
 from parity_p2p.learning.codec import decode_update, encode_update, tensor_specs
 from parity_p2p.learning.strategies import State
-from parity_p2p.node.messages import PROPOSAL_KIND, UPDATE_KIND, ProposalMessage, UpdateAnnouncement
+from parity_p2p.node.messages import (
+    ATTESTATION_KIND,
+    PROPOSAL_KIND,
+    UPDATE_KIND,
+    AttestationMessage,
+    ProposalMessage,
+    UpdateAnnouncement,
+)
 from parity_p2p.node.session_runner import SessionRunner
 from parity_p2p.node.work import NORM_FACTOR, SessionWork, aggregate, make_update, read_update
 from parity_p2p.storage.importer import compute_cid
@@ -417,5 +424,28 @@ async def play_round_two(rogue: Rogue, nodes: list[RunningNode], session_id: int
 
     await wait_for(lambda: stale() >= 1, 30, "honest validators to drop the old round's message")
 
+    # Attestations no key can have made, addressed to each honest node as if it led: a mirrored (high-s) copy of
+    # the rogue's own valid signature, which the contract would refuse and so revert the leader's submitRound, and
+    # a signature with a junk v. Each is a bad payload to its leader, not a crash of its session runner.
+    statement = RoundStatement(session_id, 2, compute_cid(b"model"), bytes(32))
+    sign_domain = AttestationDomain(rogue.domain.chain_id, rogue.domain.verifying_contract)
+    valid = sign_attestation(rogue.account, sign_domain, statement)
+    high_s = (SECP256K1_ORDER - int.from_bytes(valid[32:64], "big")).to_bytes(32, "big")
+    signatures = {"upper half": valid[:32] + high_s + bytes([55 - valid[64]]), "v is 31": valid[:64] + bytes([31])}
+    for signature in signatures.values():
+        for node in nodes:
+            message = AttestationMessage(node.account.address, statement.model_cid, statement.updates_root, signature)
+            await rogue.gossip(topic, rogue.envelope(ATTESTATION_KIND.kind, topic, message.payload(), session_id, 2))
+
+    def refused(node: RunningNode, fragment: str) -> bool:
+        return any(k == "gossip.bad_payload" and fragment in d["reason"] for k, d in node.events)
+
+    await wait_for(
+        lambda: all(refused(n, fragment) for n in nodes for fragment in signatures), 30,
+        "every honest node to refuse both attestations as bad payloads",
+    )  # fmt: skip
+
+
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 pytestmark = pytest.mark.timeout(600)
