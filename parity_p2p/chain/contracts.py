@@ -10,7 +10,7 @@ from eth_utils.address import to_checksum_address
 from parity_p2p.chain.abi import ContractAbi
 from parity_p2p.chain.errors import ChainError, NoSignerError, RpcError
 from parity_p2p.chain.events import SessionCreated
-from parity_p2p.chain.rpc import JsonRpc, hex_to_bytes
+from parity_p2p.chain.rpc import JsonRpc, hex_to_bytes, hex_to_int
 from parity_p2p.chain.sender import TransactionSender, TxReceipt, revert_from_rpc_error
 from parity_p2p.chain.types import (
     Contribution,
@@ -18,6 +18,7 @@ from parity_p2p.chain.types import (
     EligibleLeader,
     Proposal,
     Reputation,
+    RoundProgress,
     RoundRecord,
     RoundResult,
     Runner,
@@ -37,17 +38,21 @@ class ContractClient:
 
     async def call(self, fn: str, *args: Any, block: str = "latest") -> tuple[Any, ...]:
         """eth_call `fn`; reverts raise ContractRevert."""
-        request: dict[str, Any] = {"to": self.address, "data": "0x" + self.abi.encode_call(fn, args).hex()}
-        if self.sender is not None:
-            request["from"] = self.sender.address
         try:
-            result = await self.rpc.request("eth_call", [request, block])
+            result = await self.rpc.request(*self.call_request(fn, *args, block=block))
         except RpcError as exc:
             revert = revert_from_rpc_error(exc)
             if revert is not None:
                 raise revert from None
             raise
         return self.abi.decode_result(fn, hex_to_bytes(result))
+
+    def call_request(self, fn: str, *args: Any, block: str = "latest") -> tuple[str, list[Any]]:
+        """The eth_call of `fn` as (method, params), for JsonRpc.batch; decode its result with `abi.decode_result`."""
+        request: dict[str, Any] = {"to": self.address, "data": "0x" + self.abi.encode_call(fn, args).hex()}
+        if self.sender is not None:
+            request["from"] = self.sender.address
+        return "eth_call", [request, block]
 
     async def call_one(self, fn: str, *args: Any) -> Any:
         return (await self.call(fn, *args))[0]
@@ -200,6 +205,24 @@ class SessionManagerClient(ContractClient):
 
     async def get_round(self, session_id: int, round_number: int) -> RoundRecord:
         return RoundRecord(*await self.call_one("getRound", session_id, round_number))
+
+    async def round_progress(self, session_id: int, round_number: int) -> RoundProgress:
+        """The latest block, the session and one round's record, read in one batch (one HTTP exchange): what a
+        runner reads when told its round closed. A block may land between the reads; the round record is read
+        last, so a session that shows the round closed comes with the round's final record."""
+        block, session, record = await self.rpc.batch([
+            ("eth_getBlockByNumber", ["latest", False]),
+            self.call_request("getSession", session_id),
+            self.call_request("getRound", session_id, round_number),
+        ])  # fmt: skip
+        if block is None:
+            raise ChainError("the node has no latest block")
+        return RoundProgress(
+            hex_to_int(block["number"]),
+            hex_to_int(block["timestamp"]),
+            SessionView.from_abi(session_id, self.abi.decode_result("getSession", hex_to_bytes(session))[0]),
+            RoundRecord(*self.abi.decode_result("getRound", hex_to_bytes(record))[0]),
+        )
 
     async def points_of(self, session_id: int, runner: str) -> int:
         return int(await self.call_one("pointsOf", session_id, runner))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -62,8 +63,38 @@ class JsonRpc:
                 await trio.sleep(READ_RETRY_BACKOFF_S * attempt)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
+    async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        """Several reads in one HTTP exchange (a JSON-RPC 2.0 batch), results in call order; the first call that
+        failed raises its RpcError. One round trip and one HTTP request instead of len(calls): on a node busy with
+        its round, each httpx exchange costs ~1 ms of CPU besides the wait. A node that does not take batches
+        (some providers refuse them) is asked one call at a time instead."""
+        if not all(method in READ_METHODS for method, _ in calls):
+            raise ValueError("a batch holds reads only: a lost answer must be safe to ask again")
+        ids = [next(self._ids) for _ in calls]
+        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in zip(ids, calls, strict=True)]
+        method = "batch of " + ", ".join(m for m, _ in calls)
+        for attempt in range(1, self.read_attempts + 1):
+            try:
+                body = await self._exchange(method, payload)
+                break
+            except _Dropped as dropped:
+                if attempt == self.read_attempts:
+                    raise dropped.error from None
+                await trio.sleep(READ_RETRY_BACKOFF_S * attempt)
+        answers = {a.get("id"): a for a in body if isinstance(a, dict)} if isinstance(body, list) else {}
+        if set(answers) != set(ids):
+            return [await self.request(m, p) for m, p in calls]
+        return [_result(m, answers[i]) for i, (m, _) in zip(ids, calls, strict=True)]
+
     async def _request_once(self, method: str, params: list[Any] | None) -> Any:
         payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
+        body = await self._exchange(method, payload)
+        if not isinstance(body, dict):
+            raise RpcUnavailableError(self.url, "answer is not a JSON-RPC object")
+        return _result(method, body)
+
+    async def _exchange(self, method: str, payload: object) -> Any:
+        """POST one JSON-RPC payload, return the decoded JSON answer."""
         try:
             # Shielded: a trio cancellation in the middle of an httpx request leaves its body generator unclosed (a
             # ResourceWarning when collected). The request is bounded by the client timeout, so finishing it delays
@@ -79,15 +110,9 @@ class JsonRpc:
         if response.status_code >= 500:
             raise RpcUnavailableError(self.url, f"HTTP {response.status_code}")
         try:
-            body = response.json()
+            return response.json()
         except ValueError:
             raise RpcUnavailableError(self.url, f"HTTP {response.status_code}, not JSON") from None
-        if not isinstance(body, dict):
-            raise RpcUnavailableError(self.url, "answer is not a JSON-RPC object")
-        error = body.get("error")
-        if error is not None:
-            raise RpcError(method, int(error.get("code", 0)), str(error.get("message", "")), error.get("data"))
-        return body.get("result")
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -112,6 +137,13 @@ class JsonRpc:
         tag = hex(block) if isinstance(block, int) else block
         result: dict[str, Any] | None = await self.request("eth_getBlockByNumber", [tag, False])
         return result
+
+
+def _result(method: str, answer: dict[str, Any]) -> Any:
+    error = answer.get("error")
+    if error is not None:
+        raise RpcError(method, int(error.get("code", 0)), str(error.get("message", "")), error.get("data"))
+    return answer.get("result")
 
 
 def hex_to_bytes(value: str | None) -> bytes:

@@ -103,6 +103,16 @@ class RoundRecord:
 
 
 @dataclass(frozen=True)
+class RoundProgress:
+    """One read of where a session stands: the latest block, the session, and the record of one of its rounds."""
+
+    block_number: int
+    block_timestamp: int
+    session: SessionView
+    record: RoundRecord
+
+
+@dataclass(frozen=True)
 class Reputation:
     rounds_done: int
     leaderships_done: int

@@ -14,7 +14,8 @@ mid-exchange discards its stream, since the answer it waited for could be read a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,24 @@ class DirectChannel:
         if answer.get("status") != "OK":
             raise PublishError(envelope.topic, f"{peer_id} dropped it: {answer.get('reason', '?')}")
         self.gossip.metrics.count("gossip.direct_sent")
+
+    async def fan_out(self, peers: Sequence[str], envelope: Envelope, *, first: str = "", wait_s: float) -> set[str]:
+        """Send `envelope` to each of `peers` at once, but to `first` (if among them) before the others; each send
+        gets `wait_s`. Returns the peers that took it (the caller gossips it when some did not)."""
+        delivered: set[str] = set()
+
+        async def send(peer: str) -> None:
+            with contextlib.suppress(GossipError), trio.move_on_after(wait_s):
+                await self.send(peer, envelope)
+                delivered.add(peer)
+
+        if first in peers:
+            await send(first)
+        async with trio.open_nursery() as nursery:
+            for peer in peers:
+                if peer != first:
+                    nursery.start_soon(send, peer)
+        return delivered
 
     async def _exchange(self, link: _Link, peer_id: str, topic: str, data: bytes) -> dict[str, Any]:
         while True:

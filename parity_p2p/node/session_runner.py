@@ -14,7 +14,6 @@ signed proposal is kept, and two different ones from one leader for one round ar
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -327,6 +326,7 @@ class SessionRunner:
         backoff = PollBackoff(self.ctx.fast_poll_s, max(self.ctx.fast_poll_s, self.ctx.finalize_poll_s))
         interval = 0.0  # between polls after the hint; 0 until the first poll after it
         seen = -1
+        record: RoundRecord | None = None
         while True:
             # No poll as the round opens: the chain was just read to open it.
             if not rs.closed_hint.is_set():
@@ -335,7 +335,14 @@ class SessionRunner:
             elif interval:
                 await trio.sleep(interval)
             if rs.closed_hint.is_set():
+                # Told the round closed: block, session and round record in one exchange.
                 interval = backoff.after(interval) if interval else backoff.floor
+                progress = await self.ctx.chain.sessions.round_progress(self.session_id, rs.round)
+                self.ctx.clock.observe(progress.block_number, progress.block_timestamp)
+                view, record = progress.session, progress.record
+                if view.status is not SessionStatus.ACTIVE or view.current_round > rs.round:
+                    break
+                continue
             number, stamp = await self.ctx.chain.latest_block()
             if number != seen:
                 seen = number
@@ -343,7 +350,8 @@ class SessionRunner:
                 view = await self.ctx.chain.sessions.get_session(self.session_id)
                 if view.status is not SessionStatus.ACTIVE or view.current_round > rs.round:
                     break
-        record = await self.ctx.chain.sessions.get_round(self.session_id, rs.round)
+        if record is None:
+            record = await self.ctx.chain.sessions.get_round(self.session_id, rs.round)
         if not record.model_cid:
             return view  # the session ended (abandoned) without this round
         self._closed = (rs.round, record)
@@ -386,7 +394,8 @@ class SessionRunner:
                 nursery.start_soon(self.ctx.store.aadd, body)
             if leader != self.me and (body is None or not self._fans_out_directly()):
                 nursery.start_soon(self._push, rs, leader, cid, made.data)
-            nursery.start_soon(self._publish_carrying, UPDATE_KIND.kind, announcement, rs.round)
+            # The leader first: it needs every update now, the others only once its proposal comes.
+            nursery.start_soon(self._publish_carrying, UPDATE_KIND.kind, announcement, rs.round, leader)
             update, _ = await run_sized(len(made.data), lambda: self._read_update(rs, made.data, self.me))
             rs.updates[self.me] = (update, cid)
             rs.poke()
@@ -981,7 +990,7 @@ class SessionRunner:
         await self._publish(kind, payload, round_number)
 
     async def _publish_carrying(
-        self, kind: str, message: UpdateAnnouncement | ProposalMessage, round_number: int
+        self, kind: str, message: UpdateAnnouncement | ProposalMessage, round_number: int, first: str = ""
     ) -> None:
         gossip = self.ctx.network.gossip
 
@@ -993,7 +1002,7 @@ class SessionRunner:
         except GossipError as exc:
             self._publish_failed(kind, exc)
             return
-        await self._broadcast(kind, envelope)
+        await self._broadcast(kind, envelope, first)
 
     async def _publish(self, kind: str, payload: dict[str, Any], round_number: int) -> None:
         try:
@@ -1003,26 +1012,19 @@ class SessionRunner:
             return
         await self._broadcast(kind, envelope)
 
-    async def _broadcast(self, kind: str, envelope: Envelope) -> None:
+    async def _broadcast(self, kind: str, envelope: Envelope, first: str = "") -> None:
         """`envelope` to every other runner: in a session of up to DIRECT_FANOUT_MAX runners straight to each over
         /parity/direct/1.1.0 (each receives it once, where gossip hands every runner ~7 copies at 8 runners), and
         over gossip when a direct send fails or takes over FANOUT_WAIT_S (the receivers' replay check drops a
         second copy). Larger sessions gossip: a sender's streams grow with the session, gossip's copies stop at
-        the mesh degree (at 16 runners direct sending overloaded this 2-core machine: docs/performance.md)."""
+        the mesh degree (at 16 runners direct sending overloaded this 2-core machine: docs/performance.md).
+        Runner `first`, if given, gets it before the others are sent theirs."""
         gossip = self.ctx.network.gossip
         peers = [peer for runner, peer in self.peer_of.items() if runner != self.me]
         if peers and self._fans_out_directly():
-            delivered: list[str] = []
-
-            async def send(peer: str) -> None:
-                with contextlib.suppress(GossipError), trio.move_on_after(FANOUT_WAIT_S):
-                    await self.ctx.network.direct.send(peer, envelope)
-                    delivered.append(peer)
-
-            async with trio.open_nursery() as nursery:
-                for peer in peers:
-                    nursery.start_soon(send, peer)
-            if len(delivered) == len(peers):
+            direct = self.ctx.network.direct
+            head = self.peer_of.get(first, "")
+            if len(await direct.fan_out(peers, envelope, first=head, wait_s=FANOUT_WAIT_S)) == len(peers):
                 return
         try:
             await gossip.publish_envelope(envelope)

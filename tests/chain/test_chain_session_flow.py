@@ -56,6 +56,8 @@ async def test_full_session(dev_chain: DevChain) -> None:
 
         points_by_round = [[5, 1, 0, 2], [3, 3, 3, 3], [1, 2, 3, 4]]
         for round_number, points in enumerate(points_by_round, start=1):
+            before = await creator.sessions.round_progress(session_id, round_number)
+            assert before.session.current_round == round_number and not before.record.finalized
             leader_address = await expected_leader(creator, session_id)
             eligible = await creator.sessions.eligible_leader(session_id)
             assert (eligible.leader, eligible.step) == (leader_address, 0)
@@ -69,6 +71,10 @@ async def test_full_session(dev_chain: DevChain) -> None:
             record = await creator.sessions.get_round(session_id, round_number)
             assert record.finalized and record.model_cid == model_cid and record.leader == leader_address
             assert record.updates_root == finalized.updates_root
+            # What a runner reads in one exchange when told the round closed: the same as three reads.
+            progress = await creator.sessions.round_progress(session_id, round_number)
+            assert progress.record == record and progress.session == await creator.sessions.get_session(session_id)
+            assert progress.block_number == receipt.block_number
 
         # Completion and the split: pool * points / totalPoints, dust to the creator.
         view = await creator.sessions.get_session(session_id)

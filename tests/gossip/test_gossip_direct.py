@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 import trio
-from gossip_helpers import NOTE, ChainView, start_networks, wait_until
+from gossip_helpers import DOMAIN, FAST_DISCOVERY, NOTE, PRESENCE, ChainView, start_networks, wait_until
 
 from parity_p2p.gossip import direct
 from parity_p2p.gossip.direct import DIRECT_PROTOCOL
 from parity_p2p.gossip.errors import PublishError
-from parity_p2p.gossip.topics import session_topic
+from parity_p2p.gossip.host import HostConfig
+from parity_p2p.gossip.network import NetworkConfig, serve
+from parity_p2p.gossip.pubsub import GossipMessage
+from parity_p2p.gossip.topics import KindRegistry, session_topic
 
 TOPIC = session_topic(7)
 
@@ -85,3 +88,47 @@ async def test_direct_messages_to_a_peer_share_one_stream_and_a_broken_one_is_re
                 assert a.metrics.counters["gossip.direct_streams_opened"] == 2
                 assert a.metrics.counters["gossip.direct_reopened"] == 1
                 assert b.metrics.counters["gossip.direct_delivered"] == 11
+
+
+async def test_a_fan_out_reaches_its_first_peer_before_the_others(tmp_path: Path) -> None:
+    # b answers 0.3 s late (its chain lookups are slow): sent to b first, c gets the message only after b took it;
+    # sent to both at once, c has it long before b.
+    chain = ChainView()
+    a_account, b_account, c_account = (chain.new_runner(7) for _ in range(3))
+    fast = chain.membership()
+
+    async def slow_registered(address: str) -> bool:
+        await trio.sleep(0.3)
+        return address in chain.registered
+
+    slow = dataclasses.replace(fast, is_registered=slow_registered)
+    with trio.fail_after(45):
+        async with start_networks(tmp_path, chain, [a_account, c_account]) as (a, c), trio.open_nursery() as nursery:
+            config = NetworkConfig(
+                host=HostConfig(key_path=tmp_path / "b.key", bootstrap=tuple(a.host.listen_addrs())),
+                domain=DOMAIN, discovery=FAST_DISCOVERY,
+            )  # fmt: skip
+            b = await nursery.start(serve, config, b_account, slow, KindRegistry([PRESENCE, NOTE]))
+            await wait_until(lambda: len(a.host.connected_peers()) == 2, what="a connected to b and c")
+            async with b.gossip.subscribe(TOPIC) as at_b, c.gossip.subscribe(TOPIC) as at_c:
+                for first, text in [(b.host.peer_id, "b first"), ("", "all at once")]:
+                    arrived: dict[str, float] = {}
+
+                    async def note(
+                        name: str, inbox: trio.MemoryReceiveChannel[GossipMessage], arrived: dict[str, float]
+                    ) -> None:
+                        await inbox.receive()
+                        arrived[name] = trio.current_time()
+
+                    envelope = a.gossip.sign(TOPIC, NOTE.kind, {"text": text})
+                    async with trio.open_nursery() as watchers:
+                        watchers.start_soon(note, "b", at_b, arrived)
+                        watchers.start_soon(note, "c", at_c, arrived)
+                        peers = [c.host.peer_id, b.host.peer_id]
+                        delivered = await a.direct.fan_out(peers, envelope, first=first, wait_s=5.0)
+                    assert delivered == set(peers)
+                    if first:
+                        assert arrived["c"] > arrived["b"], arrived
+                    else:
+                        assert arrived["b"] - arrived["c"] > 0.2, arrived
+            nursery.cancel_scope.cancel()
