@@ -29,6 +29,9 @@ from .streams import FramedStream
 DIRECT_PROTOCOL = "/parity/direct/1.1.0"
 LINK_IDLE_S = 600.0
 """A receiver ends a kept stream that brought nothing for this long (a session's runners send every round)."""
+MAX_STREAMS_PER_PEER = 4
+"""Inbound direct streams one peer may hold open at once: an honest sender keeps one (two while one it gave up on
+is still closing here); more would only tie up handler tasks for LINK_IDLE_S each."""
 _ANSWER_BYTES = 4096
 _LENGTH_PREFIX = 4
 
@@ -45,6 +48,11 @@ class DirectChannel:
     def __init__(self, gossip: Gossip) -> None:
         self.gossip = gossip
         self._links: dict[str, _Link] = {}
+        self._inbound: dict[str, int] = {}  # peer -> direct streams it holds open here
+
+    def inbound_streams(self, peer_id: str) -> int:
+        """Direct streams `peer_id` holds open to us now."""
+        return self._inbound.get(peer_id, 0)
 
     def register(self) -> None:
         self.gossip.host.set_stream_handler(DIRECT_PROTOCOL, self._serve_stream)
@@ -110,6 +118,19 @@ class DirectChannel:
                 await stream.aclose()
 
     async def _serve_stream(self, stream: FramedStream) -> None:
+        peer = stream.peer_id
+        if self._inbound.get(peer, 0) >= MAX_STREAMS_PER_PEER:
+            self.gossip.metrics.count("gossip.direct_streams_refused")
+            return  # the host resets it: the sender's send fails, and it falls back to gossip
+        self._inbound[peer] = self._inbound.get(peer, 0) + 1
+        try:
+            await self._serve_messages(stream)
+        finally:
+            self._inbound[peer] -= 1
+            if not self._inbound[peer]:
+                del self._inbound[peer]
+
+    async def _serve_messages(self, stream: FramedStream) -> None:
         try:
             while True:
                 try:

@@ -11,7 +11,7 @@ from gossip_helpers import DOMAIN, FAST_DISCOVERY, NOTE, PRESENCE, ChainView, st
 
 from parity_p2p.gossip import direct
 from parity_p2p.gossip.direct import DIRECT_PROTOCOL
-from parity_p2p.gossip.errors import PublishError
+from parity_p2p.gossip.errors import GossipError, PublishError
 from parity_p2p.gossip.host import HostConfig
 from parity_p2p.gossip.network import NetworkConfig, serve
 from parity_p2p.gossip.pubsub import GossipMessage
@@ -132,3 +132,31 @@ async def test_a_fan_out_reaches_its_first_peer_before_the_others(tmp_path: Path
                     else:
                         assert arrived["b"] - arrived["c"] > 0.2, arrived
             nursery.cancel_scope.cancel()
+
+
+async def test_a_peer_cannot_hold_more_than_a_few_direct_streams_open(tmp_path: Path) -> None:
+    chain = ChainView()
+    accounts = [chain.new_runner(7) for _ in range(2)]
+    with trio.fail_after(45):
+        async with start_networks(tmp_path, chain, accounts) as (a, b):
+            await wait_until(lambda: len(a.host.connected_peers()) == 1, what="a connected to b")
+            async with b.gossip.subscribe(TOPIC):
+                streams = []
+                for number in range(direct.MAX_STREAMS_PER_PEER + 2):
+                    stream = await a.host.open_stream(b.host.peer_id, DIRECT_PROTOCOL)
+                    await stream.write_frame(a.gossip.sign(TOPIC, NOTE.kind, {"text": str(number)}).encode())
+                    streams.append(stream)
+                answered = 0
+                for stream in streams:
+                    try:
+                        answer = await stream.read_json(4096, DIRECT_PROTOCOL)
+                    except GossipError:
+                        continue  # refused: reset by b
+                    answered += answer["status"] == "OK"
+                assert answered == direct.MAX_STREAMS_PER_PEER
+                assert b.metrics.counters["gossip.direct_streams_refused"] == 2
+                for stream in streams:
+                    await stream.aclose()
+                # Closed streams free their places: a new one is served again.
+                await wait_until(lambda: b.direct.inbound_streams(a.host.peer_id) == 0, what="b to see them closed")
+                await a.direct.send_signed(b.host.peer_id, TOPIC, NOTE.kind, {"text": "later"})
