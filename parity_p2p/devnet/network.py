@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -116,6 +117,7 @@ class Devnet:
         self.state: DevnetState | None = None
         self._processes: list[subprocess.Popen[bytes]] = []
         self._by_index: dict[int, subprocess.Popen[bytes]] = {}
+        self._previous_sigterm: signal._HANDLER | None = None
 
     # ---- up -----------------------------------------------------------------------------------------------------
     def up(self, progress: object = print) -> DevnetState:
@@ -279,12 +281,21 @@ class Devnet:
         (self.root / STATE_FILE).unlink(missing_ok=True)
 
     def __enter__(self) -> Devnet:
+        # SIGTERM (`kill`, `timeout`, a CI job's cancel) ends Python without unwinding: the node and anvil process
+        # groups would outlive it. Within the block it unwinds like Ctrl-C, so __exit__ stops them.
+        if threading.current_thread() is threading.main_thread():
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.down()
+        try:
+            self.down()
+        finally:
+            if self._previous_sigterm is not None:
+                signal.signal(signal.SIGTERM, self._previous_sigterm)
+                self._previous_sigterm = None
 
 
 def down_recorded(root: Path) -> DevnetState:
@@ -307,6 +318,10 @@ def stop_process_groups(pids: list[int]) -> None:
         if _alive(pid):
             _signal_group(pid, signal.SIGKILL)
         _reap(pid)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -46,3 +49,35 @@ def test_up_records_a_running_network_and_down_stops_every_process(tmp_path: Pat
         assert not (tmp_path / "net" / "devnet.json").exists()
     finally:
         net.down()
+
+
+def test_a_program_stopped_by_sigterm_inside_a_devnet_block_leaves_no_process_behind(tmp_path: Path) -> None:
+    # `timeout` or a cancelled CI job sends SIGTERM: without the Devnet's handler, Python exits without unwinding
+    # and the nodes' and anvil's process groups keep running.
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from parity_p2p.devnet.network import Devnet\n"
+        "with Devnet(Path(sys.argv[1]), runners=1) as net:\n"
+        "    net.up(lambda _line: None)\n"
+        "    print('up', flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    root = tmp_path / "net"
+    with subprocess.Popen([sys.executable, "-c", script, str(root)], stdout=subprocess.PIPE, text=True) as program:
+        try:
+            assert program.stdout is not None and program.stdout.readline().strip() == "up"
+            state = DevnetState.load(root)
+            pids = [state.anvil_pid, *(node.pid for node in state.nodes)]
+            assert all(_alive(pid) for pid in pids)
+            program.send_signal(signal.SIGTERM)
+            assert program.wait(timeout=60) != 0
+            deadline = time.monotonic() + 30
+            while alive := [pid for pid in pids if _alive(pid)]:
+                assert time.monotonic() < deadline, f"still running after the SIGTERM: {alive}"
+                time.sleep(0.2)
+        finally:
+            if program.poll() is None:
+                program.kill()
+            if (root / "devnet.json").exists():
+                down_recorded(root)  # (only if the program died before its own cleanup)
