@@ -53,45 +53,38 @@ class JsonRpc:
         """One call. A read whose connection was dropped or refused is retried (`read_attempts` in all, a short
         backoff between): one lost packet must not fail a whole round. A read that timed out is not: the node is
         hanging, and waiting again would only double the wait."""
-        attempts = self.read_attempts if method in READ_METHODS else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                return await self._request_once(method, params)
-            except _Dropped as dropped:
-                if attempt == attempts:
-                    raise dropped.error from None
-                await trio.sleep(READ_RETRY_BACKOFF_S * attempt)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+        payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
+        body = await self._exchange_retried(method, payload, self.read_attempts if method in READ_METHODS else 1)
+        if not isinstance(body, dict):
+            raise RpcUnavailableError(self.url, "answer is not a JSON-RPC object")
+        return _result(method, body)
 
     async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
         """Several reads in one HTTP exchange (a JSON-RPC 2.0 batch), results in call order; the first call that
         failed raises its RpcError. One round trip and one HTTP request instead of len(calls): on a node busy with
-        its round, each httpx exchange costs ~1 ms of CPU besides the wait. A node that does not take batches
-        (some providers refuse them) is asked one call at a time instead."""
+        its round, each httpx exchange costs ~1 ms of CPU besides the wait. Retried like a read. A node that does
+        not take batches (some providers refuse them) is asked one call at a time instead."""
         if not all(method in READ_METHODS for method, _ in calls):
             raise ValueError("a batch holds reads only: a lost answer must be safe to ask again")
         ids = [next(self._ids) for _ in calls]
         payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in zip(ids, calls, strict=True)]
-        method = "batch of " + ", ".join(m for m, _ in calls)
-        for attempt in range(1, self.read_attempts + 1):
-            try:
-                body = await self._exchange(method, payload)
-                break
-            except _Dropped as dropped:
-                if attempt == self.read_attempts:
-                    raise dropped.error from None
-                await trio.sleep(READ_RETRY_BACKOFF_S * attempt)
+        label = "batch of " + ", ".join(m for m, _ in calls)
+        body = await self._exchange_retried(label, payload, self.read_attempts)
         answers = {a.get("id"): a for a in body if isinstance(a, dict)} if isinstance(body, list) else {}
         if set(answers) != set(ids):
             return [await self.request(m, p) for m, p in calls]
         return [_result(m, answers[i]) for i, (m, _) in zip(ids, calls, strict=True)]
 
-    async def _request_once(self, method: str, params: list[Any] | None) -> Any:
-        payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
-        body = await self._exchange(method, payload)
-        if not isinstance(body, dict):
-            raise RpcUnavailableError(self.url, "answer is not a JSON-RPC object")
-        return _result(method, body)
+    async def _exchange_retried(self, method: str, payload: object, attempts: int) -> Any:
+        """`_exchange`, asked again (up to `attempts` in all) when the connection dropped before an answer came."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._exchange(method, payload)
+            except _Dropped as dropped:
+                if attempt == attempts:
+                    raise dropped.error from None
+                await trio.sleep(READ_RETRY_BACKOFF_S * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def _exchange(self, method: str, payload: object) -> Any:
         """POST one JSON-RPC payload, return the decoded JSON answer."""
