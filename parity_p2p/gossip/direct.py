@@ -29,6 +29,9 @@ from .streams import FramedStream
 DIRECT_PROTOCOL = "/parity/direct/1.1.0"
 LINK_IDLE_S = 600.0
 """A receiver ends a kept stream that brought nothing for this long (a session's runners send every round)."""
+SENDER_IDLE_S = 300.0
+"""A link we have sent nothing on for this long is closed and forgotten: runners come and go over a node's life,
+and the receiver would end the stream at LINK_IDLE_S anyway (closing first, we never send into one it is ending)."""
 MAX_STREAMS_PER_PEER = 4
 """Inbound direct streams one peer may hold open at once: an honest sender keeps one (two while one it gave up on
 is still closing here); more would only tie up handler tasks for LINK_IDLE_S each."""
@@ -40,6 +43,7 @@ _LENGTH_PREFIX = 4
 class _Link:
     lock: trio.Lock = field(default_factory=trio.Lock)
     stream: FramedStream | None = None
+    last_used: float = 0.0
 
 
 class DirectChannel:
@@ -49,6 +53,11 @@ class DirectChannel:
         self.gossip = gossip
         self._links: dict[str, _Link] = {}
         self._inbound: dict[str, int] = {}  # peer -> direct streams it holds open here
+        self._next_prune = 0.0
+
+    def linked_peers(self) -> list[str]:
+        """Peers we keep a direct link to (an open stream, or one being opened)."""
+        return list(self._links)
 
     def inbound_streams(self, peer_id: str) -> int:
         """Direct streams `peer_id` holds open to us now."""
@@ -67,9 +76,13 @@ class DirectChannel:
         """Deliver an envelope we signed to `peer_id` only. PublishError if it did not take it."""
         # Not run through our own validator first (publish does): the receiver's verdict comes back with its reason.
         data = envelope.encode()
+        await self._prune_idle_links()
         link = self._links.setdefault(peer_id, _Link())
         async with link.lock:
-            answer = await self._exchange(link, peer_id, envelope.topic, data)
+            try:
+                answer = await self._exchange(link, peer_id, envelope.topic, data)
+            finally:
+                link.last_used = trio.current_time()
         if answer.get("status") != "OK":
             raise PublishError(envelope.topic, f"{peer_id} dropped it: {answer.get('reason', '?')}")
         self.gossip.metrics.count("gossip.direct_sent")
@@ -110,6 +123,18 @@ class DirectChannel:
             except BaseException:
                 await self._discard(link)
                 raise
+
+    async def _prune_idle_links(self) -> None:
+        """Close the links idle for SENDER_IDLE_S; looked at most a few times per idle period."""
+        now = trio.current_time()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + SENDER_IDLE_S / 4
+        for peer, link in list(self._links.items()):
+            if now - link.last_used >= SENDER_IDLE_S and not link.lock.locked():
+                del self._links[peer]
+                self.gossip.metrics.count("gossip.direct_links_closed_idle")
+                await self._discard(link)
 
     async def _discard(self, link: _Link) -> None:
         stream, link.stream = link.stream, None

@@ -160,3 +160,34 @@ async def test_a_peer_cannot_hold_more_than_a_few_direct_streams_open(tmp_path: 
                 # Closed streams free their places: a new one is served again.
                 await wait_until(lambda: b.direct.inbound_streams(a.host.peer_id) == 0, what="b to see them closed")
                 await a.direct.send_signed(b.host.peer_id, TOPIC, NOTE.kind, {"text": "later"})
+
+
+async def test_a_link_left_idle_is_closed_and_forgotten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Runners come and go over a node's life: without this, every peer ever sent to kept a stream and an entry.
+    monkeypatch.setattr(direct, "SENDER_IDLE_S", 1.0)
+    chain = ChainView()
+    accounts = [chain.new_runner(7) for _ in range(3)]
+    with trio.fail_after(45):
+        async with start_networks(tmp_path, chain, accounts) as (a, b, c):
+            await wait_until(lambda: len(a.host.connected_peers()) == 2, what="a connected to b and c")
+            async with b.gossip.subscribe(TOPIC), c.gossip.subscribe(TOPIC):
+                await a.direct.send_signed(b.host.peer_id, TOPIC, NOTE.kind, {"text": "to b"})
+                await a.direct.send_signed(c.host.peer_id, TOPIC, NOTE.kind, {"text": "to c"})
+                assert sorted(a.direct.linked_peers()) == sorted([b.host.peer_id, c.host.peer_id])
+                assert b.direct.inbound_streams(a.host.peer_id) == 1
+
+                # b's link stays quiet; c's is used on the way, so only b's goes.
+                for _ in range(6):
+                    await trio.sleep(0.25)
+                    await a.direct.send_signed(c.host.peer_id, TOPIC, NOTE.kind, {"text": "to c again"})
+                assert a.direct.linked_peers() == [c.host.peer_id]
+                assert a.metrics.counters["gossip.direct_links_closed_idle"] == 1
+                await wait_until(lambda: b.direct.inbound_streams(a.host.peer_id) == 0, what="b to see it closed")
+                assert c.direct.inbound_streams(a.host.peer_id) == 1
+                assert a.metrics.counters["gossip.direct_streams_opened"] == 2
+
+                # Sending to b again opens a new link, as for a peer never met.
+                await a.direct.send_signed(b.host.peer_id, TOPIC, NOTE.kind, {"text": "to b later"})
+                assert sorted(a.direct.linked_peers()) == sorted([b.host.peer_id, c.host.peer_id])
+                assert a.metrics.counters["gossip.direct_streams_opened"] == 3
+                assert a.metrics.counters.get("gossip.direct_reopened", 0) == 0
