@@ -8,6 +8,8 @@ a transaction mined, so collection ends at
 
 A straggler past `collect_at` is left out of the round, not waited for, as long as the quorum has arrived. With
 fewer updates than the session's minimum, the leader waits until `give_up_at` and then lets the round fail over.
+The leader's own update is no straggler's: while its own training runs, it waits up to `own_update_by` (the
+whole max_fraction), rather than leave its own work (and reward) out because it trained slower than usual.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ def p90(values: Sequence[float]) -> float:
 class RoundWindow:
     started_at: float
     collect_at: float
+    own_update_by: float
+    """While the leader's own training runs, collection waits for it up to here (never past max_fraction)."""
     give_up_at: float
     failover_at: float
 
@@ -62,6 +66,7 @@ def round_window(
     return RoundWindow(
         started_at=started_at,
         collect_at=started_at + collect,
+        own_update_by=started_at + cap,
         give_up_at=started_at + policy.give_up_fraction * round_timeout,
         failover_at=started_at + round_timeout,
     )
@@ -73,11 +78,14 @@ class Collect(Enum):
     GIVE_UP = "give_up"
 
 
-def collect_decision(now: float, window: RoundWindow, received: int, expected: int, min_participants: int) -> Collect:
-    """What a leader does with `received` of `expected` updates at time `now`."""
+def collect_decision(
+    now: float, window: RoundWindow, received: int, expected: int, min_participants: int, *, own_pending: bool = False
+) -> Collect:
+    """What a leader does with `received` of `expected` updates at time `now`; `own_pending`: its own training
+    is still running (its update is not among the received)."""
     if received >= expected:
         return Collect.AGGREGATE
-    if received >= min_participants and now >= window.collect_at:
+    if received >= min_participants and now >= (window.own_update_by if own_pending else window.collect_at):
         return Collect.AGGREGATE
     if now >= window.give_up_at:
         return Collect.GIVE_UP

@@ -75,6 +75,7 @@ class RoundState:
     global_state: State | None = None
     server_state: State = field(default_factory=dict)  # the strategy's, from the base model file (FedAdam)
     my_update_cid: str | None = None
+    own_update_pending: bool = False  # our training for this round runs (a leader waits for it: consensus/timing.py)
     announcements: dict[str, UpdateAnnouncement] = field(default_factory=dict)  # runner id -> announcement
     peers: dict[str, str] = field(default_factory=dict)  # runner id -> libp2p peer that published for it
     updates: dict[str, tuple[ClientUpdate, str]] = field(default_factory=dict)  # runner id -> (update, CID)

@@ -4,8 +4,8 @@ Per round (docs/protocol.md has the diagram):
   everyone: fetch the global model by CID -> train -> store the update -> gossip an announcement (carrying the
             update when it is small) -> push the bytes to the round's leader over /parity/update/1.0.0;
   leader:   collect (pushed, or fetched by CID from announcements) until all arrived, or the adaptive deadline with
-            the quorum -> validate -> aggregate -> store -> gossip a signed proposal (carrying a small model) ->
-            gather attestations -> submitRound -> gossip round_closed;
+            the quorum (later while its own training runs) -> validate -> aggregate -> store -> gossip a signed
+            proposal (carrying a small model) -> gather attestations -> submitRound -> gossip round_closed;
   others:   check the proposal (leader, order, inclusion, sizes), take the included updates from announcements or
             fetch them by CID, recompute the aggregate, and send an attestation to the leader only if it matches.
 A silent leader is replaced by the next one in the election order once the chain's round timeout passes; every
@@ -271,6 +271,7 @@ class SessionRunner:
         phases.base_ready = phases.now()
         rs.ready.set()
         self.ctx.emit("round.started", {"session": self.session_id, "round": number})
+        rs.own_update_pending = self.secure is None  # set before leading can start: _train_and_send clears it
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._train_and_send, rs)
             nursery.start_soon(self._lead_when_elected, rs)
@@ -372,6 +373,13 @@ class SessionRunner:
     async def _train_and_send(self, rs: RoundState) -> None:
         if self.secure is not None:
             return await self.secure.train_and_send(rs)
+        try:
+            await self._train_and_send_plain(rs)
+        finally:
+            rs.own_update_pending = False
+            rs.poke()  # a leader waiting for its own update decides again
+
+    async def _train_and_send_plain(self, rs: RoundState) -> None:
         work, state = self._work(), rs.global_state
         assert state is not None
         made = await trio.to_thread.run_sync(make_update, work, self.ctx.address, rs.round, state, rs.base_cid)
@@ -582,9 +590,11 @@ class SessionRunner:
                     if self._may_pull(rs, runner):
                         rs.fetching.add(runner)
                         fetchers.start_soon(self._pull_update, rs, runner, announcement.update_cid)
+                own_pending = rs.own_update_pending and self.me not in rs.updates
                 decision = collect_decision(
-                    self._now(), window, len(rs.updates), len(self.participants), params.min_participants
-                )
+                    self._now(), window, len(rs.updates), len(self.participants), params.min_participants,
+                    own_pending=own_pending,
+                )  # fmt: skip
                 if decision is not Collect.WAIT:
                     break
                 with trio.move_on_after(0.2):

@@ -30,6 +30,7 @@ def test_p90_is_nearest_rank() -> None:
 def test_collection_window_adapts_within_bounds(history: list[float], expected_collect: float) -> None:
     window = round_window(1000.0, 100.0, history, POLICY)
     assert window.collect_at - 1000.0 == pytest.approx(expected_collect)
+    assert window.own_update_by == pytest.approx(1060.0)  # whatever the history: the whole max_fraction
     assert window.give_up_at == pytest.approx(1085.0)
     assert window.failover_at == pytest.approx(1100.0)
 
@@ -41,6 +42,12 @@ def test_collect_decisions() -> None:
     assert collect_decision(17.0, window, received=3, expected=4, min_participants=3) is Collect.AGGREGATE
     assert collect_decision(50.0, window, received=2, expected=4, min_participants=3) is Collect.WAIT
     assert collect_decision(85.0, window, received=2, expected=4, min_participants=3) is Collect.GIVE_UP
+    # The leader's own training still runs: past collect_at it waits for it, up to max_fraction (60 here).
+    assert collect_decision(17.0, window, received=3, expected=4, min_participants=3, own_pending=True) is Collect.WAIT
+    assert collect_decision(59.0, window, received=3, expected=4, min_participants=3, own_pending=True) is Collect.WAIT
+    assert collect_decision(60.0, window, received=3, expected=4, min_participants=3, own_pending=True) is (
+        Collect.AGGREGATE
+    )
 
 
 def test_bad_policies_are_refused() -> None:
