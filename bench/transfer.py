@@ -47,7 +47,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"  # any well-formed cid: the sink checks nothing
 _LENGTH = struct.Struct(">Q")
 
-
 WARMING_TRANSFERS = 2
 """Transfers a fresh receiver process takes to reach its steady state (measured): glibc serves the first large
 buffer from a new mapping and the second from newly grown heap, both fresh pages; from the third on it reuses the
@@ -62,7 +61,8 @@ STACKS = ("parity", "stock", "tcp", "tcp_keep", "tcp_sealed")
 class TransferResult:
     """Medians per stack: "parity" is the node's stack (batched Noise + our Yamux), "stock" py-libp2p's Noise +
     Yamux (the "before" of issue 7.1), "tcp" plain TCP dropping the bytes (the reference), "tcp_keep" plain TCP
-    gathering them into one buffer as an update sink must."""
+    gathering them into one buffer as an update sink must, "tcp_sealed" plain TCP with Noise's encryption and
+    nothing else (sealed_tcp.py: the floor of any encrypted stream)."""
 
     size_mb: int
     repetitions: int
