@@ -78,8 +78,6 @@ async def receive_sealed(stream: trio.SocketStream) -> None:
         target = memoryview(update)
         done = 0
         while done < size:
-            if not await fill(_LENGTH.size):
-                raise RuntimeError(f"sender closed after {done} of {size} bytes")
             offset = 0
             # Every complete message in the inbox, then one move of the incomplete rest to its front.
             while done < size and kept_bytes - offset >= _LENGTH.size:
@@ -94,8 +92,8 @@ async def receive_sealed(stream: trio.SocketStream) -> None:
                 offset = start + sealed
             if offset:
                 consume(offset)
-            else:
-                await fill(kept_bytes + 1)
+            elif not await fill(kept_bytes + 1):  # an incomplete message (or none yet): more bytes, or the end
+                raise RuntimeError(f"sender closed after {done} of {size} bytes")
         target.release()
         del update
         await stream.send_all(b"\x01")
