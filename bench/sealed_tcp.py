@@ -12,8 +12,9 @@ from __future__ import annotations
 import struct
 
 import trio
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from libp2p.security.noise.io import MAX_PLAINTEXT_LENGTH
+
+from parity_p2p.gossip.noise_batching import CipherDirection
 
 _SIZE = struct.Struct(">Q")
 _LENGTH = struct.Struct(">H")
@@ -22,13 +23,13 @@ _KEY = bytes(range(32))
 _BATCH = 16  # messages per socket write: ~1 MiB, as the node's Noise writer batches
 
 
-def _nonce(counter: int) -> bytes:
-    return b"\x00\x00\x00\x00" + counter.to_bytes(8, "little")
+def sealing() -> CipherDirection:
+    """One direction's cipher and nonce counter, as the node's Noise writer keeps them (one per connection)."""
+    return CipherDirection(_KEY, 0)
 
 
-async def send_sealed(stream: trio.SocketStream, data: bytes, counter: int) -> int:
-    """Send `data` as a size prefix and sealed messages; the next nonce counter."""
-    aead = ChaCha20Poly1305(_KEY)
+async def send_sealed(stream: trio.SocketStream, data: bytes, cipher: CipherDirection) -> None:
+    """Send `data` as a size prefix and sealed messages."""
     await stream.send_all(_SIZE.pack(len(data)))
     source = memoryview(data)
     step = MAX_PLAINTEXT_LENGTH * _BATCH
@@ -42,20 +43,17 @@ async def send_sealed(stream: trio.SocketStream, data: bytes, counter: int) -> i
             piece = batch[start : start + MAX_PLAINTEXT_LENGTH]
             _LENGTH.pack_into(out, position, len(piece) + _TAG)
             position += _LENGTH.size
-            aead.encrypt_into(_nonce(counter), piece, None, target[position : position + len(piece) + _TAG])
-            counter += 1
+            cipher.aead.encrypt_into(cipher.next_nonce(), piece, None, target[position : position + len(piece) + _TAG])
             position += len(piece) + _TAG
         await stream.send_all(out)
-    return counter
 
 
 async def receive_sealed(stream: trio.SocketStream) -> None:
     """Serve one connection: for each size prefix, decrypt that many bytes into one kept buffer, ack with one byte."""
-    aead = ChaCha20Poly1305(_KEY)
+    cipher = sealing()
     inbox = bytearray(1 << 21)
     view = memoryview(inbox)
     kept_bytes = 0  # bytes at the inbox's front not consumed yet
-    counter = 0
 
     async def fill(need: int) -> bool:
         nonlocal kept_bytes
@@ -86,8 +84,9 @@ async def receive_sealed(stream: trio.SocketStream) -> None:
                     break
                 start = offset + _LENGTH.size
                 plain = sealed - _TAG
-                aead.decrypt_into(_nonce(counter), view[start : start + sealed], None, target[done : done + plain])
-                counter += 1
+                cipher.aead.decrypt_into(
+                    cipher.next_nonce(), view[start : start + sealed], None, target[done : done + plain]
+                )
                 done += plain
                 offset = start + sealed
             if offset:

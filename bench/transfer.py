@@ -36,7 +36,7 @@ from pathlib import Path
 import trio
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from libp2p.security.noise.io import MAX_PLAINTEXT_LENGTH
-from sealed_tcp import receive_sealed, send_sealed
+from sealed_tcp import receive_sealed, sealing, send_sealed
 
 from parity_p2p.gossip.host import HostConfig, P2PHost, serve
 from parity_p2p.gossip.transport_stack import TransportSettings
@@ -192,13 +192,13 @@ async def _time_libp2p(address: str, data: bytes, key_dir: str, stack: str, tran
 
 async def _time_tcp(port: int, data: bytes, transfers: int, sealed: bool) -> list[float]:
     elapsed = []
-    counter = 0
+    cipher = sealing()
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     async with stream:
         for _ in range(transfers):
             started = time.perf_counter()
             if sealed:
-                counter = await send_sealed(stream, data, counter)
+                await send_sealed(stream, data, cipher)
             else:
                 await stream.send_all(_LENGTH.pack(len(data)))
                 await stream.send_all(data)
